@@ -1,0 +1,588 @@
+"""The engine of one flow run: a dynamic task graph and its state machine.
+
+The flow body builds the graph as it runs. Every ``submit`` creates a
+:class:`TaskRun`, finds the futures in its arguments (edges), and either
+hands it to the runner at once (all upstreams final) or parks it with a count
+of the upstreams it still waits for. When a task run reaches a final state,
+its dependents' counts go down and those that reach zero are handed over in
+turn, so a task never occupies a worker while it waits for its inputs.
+
+Per task run::
+
+    Pending ──dispatch──▶ Running ──ok──▶ Completed
+       │                    │  └─error, retry left──▶ AwaitingRetry ─timer─▶ Running
+       │                    └─error, no retry left──▶ Failed (or TimedOut)
+       └─an upstream did not complete──▶ Pending named NotReady (final here)
+
+All transitions happen under one lock per engine, and are short: the lock is
+never held while user code, hooks, or the runner's ``submit`` run. Completion
+callbacks arrive on whatever thread the runner uses; chains of settlements
+(a failure turning a whole downstream branch NotReady) are processed with a
+work list, not recursion, so a 10,000-link chain is no deeper than one link.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from legato.core import states as S
+from legato.core.annotations import allow_failure
+from legato.core.arguments import Upstream, extract_upstreams, fill_slots
+from legato.core.context import RunInfo, current_tags
+from legato.core.errors import CancelledRun, TaskTimeoutError
+from legato.core.logs import engine_logger, task_run_logger
+from legato.core.timer import timer
+from legato.core.work import Inline, WorkItem
+
+if TYPE_CHECKING:
+    from legato.core.flow import FlowRun
+    from legato.core.futures import LegatoFuture
+    from legato.core.task import Task
+    from legato.runners.base import RunnerFuture, TaskRunner
+
+_COMPLETED = S.StateType.COMPLETED
+
+
+class TaskRun:
+    """One run of a task inside a flow run: its arguments, edges and state."""
+
+    __slots__ = (
+        "engine",
+        "id",
+        "name",
+        "task",
+        "args",
+        "kwargs",
+        "upstreams",
+        "wait_for",
+        "waiting_on",
+        "dependents",
+        "state",
+        "run_count",
+        "retry_state",
+        "runner",
+        "runner_future",
+        "attempt_open",
+        "waiter",
+        "callbacks",
+        "started_at",
+        "ended_at",
+        "map_index",
+        "tags",
+        "cache_parameters",
+        "settled",
+        "__weakref__",
+    )
+
+    def __init__(self, engine: FlowEngine, task: Task, name: str, map_index: int | None) -> None:
+        self.engine = engine
+        self.id = f"{random.getrandbits(64):016x}"
+        self.name = name
+        self.task = task
+        self.map_index = map_index
+        self.args: tuple[Any, ...] = ()
+        self.kwargs: dict[str, Any] = {}
+        self.upstreams: list[Upstream] = []
+        self.wait_for: list[Upstream] = []
+        self.waiting_on = 0
+        self.dependents: list[TaskRun] | None = None
+        self.state: S.State = S.Pending()
+        self.run_count = 0
+        self.retry_state: Any = None
+        self.runner: TaskRunner | None = None
+        self.runner_future: RunnerFuture | None = None
+        self.attempt_open = False
+        self.waiter: threading.Event | None = None
+        self.callbacks: list[Callable[[TaskRun], None]] | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.tags: frozenset[str] = task.tags
+        self.cache_parameters: dict[str, Any] | None = None
+        #: no more transitions: a final state, or Pending named NotReady
+        self.settled = False
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def flow_run_id(self) -> str:
+        return self.engine.flow_run.id
+
+    @property
+    def flow_run_name(self) -> str:
+        return self.engine.flow_run.name
+
+    def info(self) -> RunInfo:
+        return RunInfo(
+            id=self.id,
+            name=self.name,
+            task_name=self.task.name,
+            flow_run_id=self.engine.flow_run.id,
+            flow_run_name=self.engine.flow_run.name,
+            run_count=self.run_count,
+            tags=tuple(self.tags),
+            map_index=self.map_index,
+            log_prints=self.task.log_prints,
+        )
+
+    def upstream_ids(self) -> list[str]:
+        return [u.source.id for u in (*self.upstreams, *self.wait_for) if isinstance(u.source, TaskRun)]
+
+    def __repr__(self) -> str:
+        return f"TaskRun({self.name!r}, state={self.state!r})"
+
+
+def _is_upstream(obj: Any) -> bool:
+    return isinstance(obj, _UPSTREAM_TYPES)
+
+
+class FlowEngine:
+    """Runs the tasks of one flow run on one task runner."""
+
+    def __init__(self, flow_run: FlowRun, runner: TaskRunner, recorder: Any = None, results: Any = None) -> None:
+        from legato.runners.sync import SyncTaskRunner
+
+        self.flow_run = flow_run
+        self.runner = runner
+        self.recorder = recorder
+        #: the result store's hook (legato.results.ResultsManager), None when nothing caches or persists
+        self.results = results
+        self.logger = engine_logger()
+        self._lock = threading.RLock()
+        self._counters: dict[str, int] = {}
+        self._unfinished = 0
+        self._all_done = threading.Event()
+        self._all_done.set()
+        self._pending: set[TaskRun] = set()
+        self.crash: BaseException | None = None
+        self.abandoned = 0
+        self._sync = runner if isinstance(runner, SyncTaskRunner) else None
+
+    # ------------------------------------------------------------------ building the graph
+
+    def create(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Iterable[Any] | None,
+               map_index: int | None = None) -> TaskRun:
+        """Register a task run and its edges; it is not started yet.
+
+        Everything that can reject the call (a bad name template, a bad
+        ``wait_for``) runs before the run is counted, so a rejected call
+        leaves nothing behind for the flow to wait for.
+        """
+        with self._lock:
+            count = self._counters.get(task.name, -1) + 1
+            self._counters[task.name] = count
+        run = TaskRun(self, task, task.run_name(args, kwargs, count), map_index)
+        extra_tags = current_tags()
+        if extra_tags:
+            run.tags = run.tags | extra_tags
+        run.args, run.kwargs, run.upstreams = extract_upstreams(args, kwargs, _is_upstream)
+        for upstream in run.upstreams:
+            upstream.source = self._as_task_run(upstream.source)
+        if wait_for:
+            run.wait_for = [Upstream(self._as_task_run(w), tolerate) for w, tolerate in _flatten_wait_for(wait_for)]
+        with self._lock:
+            self._unfinished += 1
+            if self._unfinished == 1:
+                self._all_done.clear()
+        return run
+
+    def submit(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any],
+               wait_for: Iterable[Any] | None = None, map_index: int | None = None) -> TaskRun:
+        run = self.create(task, args, kwargs, wait_for, map_index)
+        run.runner = self.runner
+        self._link(run)
+        return run
+
+    def _as_task_run(self, source: Any) -> Any:
+        """Futures become their task runs; states stay states (already final values)."""
+        run = getattr(source, "task_run", None)
+        return run if isinstance(run, TaskRun) else source
+
+    def _link(self, run: TaskRun) -> None:
+        """Count the upstreams ``run`` waits for; start it if there are none."""
+        waiting = 0
+        with self._lock:
+            self._pending.add(run)
+            for source in _sources(run):
+                if not source.settled:
+                    if source.dependents is None:
+                        source.dependents = []
+                    source.dependents.append(run)
+                    waiting += 1
+            run.waiting_on = waiting
+        if waiting == 0:
+            self._start_or_settle(run)
+
+    # ------------------------------------------------------------------ dispatching
+
+    def _start_or_settle(self, run: TaskRun) -> None:
+        pending = [(run, self._dispatch(run))]
+        self._settle_all(pending)
+
+    def _dispatch(self, run: TaskRun) -> S.State | None:
+        """Hand a ready run to its runner; return a final state instead if it cannot run."""
+        if self.crash is not None:
+            return S.Cancelled("the flow run crashed before this task started")
+        runner = run.runner
+        assert runner is not None
+        try:
+            slots, upstream_futures = self._resolve_inputs(run, runner)
+        except _NotReady as not_ready:
+            return S.NotReady(str(not_ready))
+        if self.results is not None and run.run_count == 0 and self.results.wants(run.task):
+            cached = self._lookup_cache(run, slots, upstream_futures)
+            if cached is not None:
+                return cached
+        run.run_count += 1
+        run.state = S.Running() if run.run_count == 1 else S.Retrying()
+        if run.started_at is None:
+            run.started_at = time.time()
+        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots,
+                        self if runner.shares_memory else None)
+        attempt = run.run_count
+        run.attempt_open = True
+        try:
+            future = runner.submit(work, upstream_futures)
+        except BaseException as error:  # a runner that cannot take the work fails the run
+            with self._lock:
+                run.attempt_open = False
+            return self._failure_state(run, error, attempt)
+        run.runner_future = future
+        timeout = run.task.timeout_seconds
+        if timeout is not None and not run.task.is_async:
+            timer.call_later(timeout, self._timed_out, run, attempt)
+        future.add_done_callback(lambda f, run=run, attempt=attempt: self._attempt_done(run, attempt, f))
+        return None
+
+    def _resolve_inputs(self, run: TaskRun, runner: TaskRunner) -> tuple[list[int | Inline] | None, list[Any]]:
+        for waited in run.wait_for:
+            self._check_upstream(waited.source, waited.allow_failure)
+        if not run.upstreams:
+            return None, []
+        slots: list[int | Inline] = []
+        futures: list[Any] = []
+        for upstream in run.upstreams:
+            source = upstream.source
+            value = self._check_upstream(source, upstream.allow_failure)
+            if value is not _USE_FUTURE:
+                slots.append(Inline(value))
+            elif source.runner is runner and not runner.shares_memory and source.runner_future is not None:
+                slots.append(len(futures))
+                futures.append(source.runner_future)
+            else:
+                slots.append(Inline(source.state.result()))
+        return slots, futures
+
+    def _lookup_cache(self, run: TaskRun, slots: list[int | Inline] | None, futures: list[Any]) -> S.State | None:
+        """Ask the result store for this run's result; remember its parameters for storing later."""
+        args, kwargs = run.args, run.kwargs
+        if slots is not None:
+            values = [s.value if isinstance(s, Inline) else futures[s].result() for s in slots]
+            args, kwargs = fill_slots(args, values), fill_slots(kwargs, values)
+        run.cache_parameters = run.task.bind(args, kwargs)
+        hit, value = self.results.lookup(run.task, run.info(), run.cache_parameters)
+        if not hit:
+            return None
+        run.started_at = run.started_at or time.time()
+        return S.Cached(value)
+
+    def _store_result(self, run: TaskRun, state: S.State) -> None:
+        if run.cache_parameters is None or self.results is None:
+            return
+        try:
+            self.results.store(run.task, run.info(), run.cache_parameters, state.result())
+        except Exception:
+            self.logger.warning("could not persist the result of task run %r", run.name, exc_info=True)
+        run.cache_parameters = None
+
+    def _check_upstream(self, source: Any, allow_failure: bool) -> Any:
+        state = source if isinstance(source, S.State) else source.state
+        if state.type is _COMPLETED:
+            return state.result() if isinstance(source, S.State) else _USE_FUTURE
+        if allow_failure:
+            return state.result(raise_on_failure=False)
+        label = getattr(source, "name", "a state")
+        raise _NotReady(f"upstream task run {label!r} finished in state {state.name}")
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _attempt_done(self, run: TaskRun, attempt: int, future: RunnerFuture) -> None:
+        with self._lock:
+            if not run.attempt_open or run.run_count != attempt:
+                return
+            run.attempt_open = False
+        try:
+            error = future.exception()
+        except BaseException as cancelled:  # CancelledError from the backend
+            self._settle_all([(run, S.Cancelled(f"the runner cancelled this task: {cancelled!r}"))])
+            return
+        if error is None:
+            data = future.result() if run.runner is None or run.runner.shares_memory else S.ResultRef(future.result)
+            self._settle_all([(run, S.Completed(data))])
+            return
+        state = self._failure_state(run, error, attempt)
+        if state is not None:
+            self._settle_all([(run, state)])
+
+    def _timed_out(self, run: TaskRun, attempt: int) -> None:
+        with self._lock:
+            if not run.attempt_open or run.run_count != attempt:
+                return
+            run.attempt_open = False
+            self.abandoned += 1
+        if run.runner_future is not None and run.runner is not None:
+            run.runner.abort(run.runner_future)
+        error = TaskTimeoutError(f"task run {run.name!r} exceeded its timeout of {run.task.timeout_seconds} s")
+        state = self._failure_state(run, error, attempt)
+        if state is not None:
+            self._settle_all([(run, state)])
+
+    def _failure_state(self, run: TaskRun, error: BaseException, attempt: int,
+                       reschedule: Callable[[TaskRun, float], None] | None = None) -> S.State | None:
+        """Decide what a failed attempt leads to: a retry (returns None) or a final state."""
+        if not isinstance(error, Exception):
+            self.crash = self.crash or error
+            self.logger.error("Task run %r crashed: %s", run.name, _describe(error))
+            return S.Crashed(error)
+        state = S.TimedOut(error) if isinstance(error, TaskTimeoutError) else S.Failed(error)
+        policy = run.task.retry_policy
+        if policy.enabled and self.crash is None:
+            if run.retry_state is None:
+                run.retry_state = policy.new_call_state(run.task, run)
+            try:
+                delay = policy.next_delay(run.retry_state, error, state)
+            except Exception as condition_error:  # a retry_condition_fn that raises ends the retries
+                self.logger.error("retry condition of task run %r raised %r", run.name, condition_error)
+                delay = None
+            if delay is not None:
+                task_run_logger(run).warning(
+                    "Attempt %d failed with %s; retrying in %.3g s (retries: %s)",
+                    attempt, _describe(error), delay, policy.retries if policy.retries >= 0 else "custom")
+                run.state = S.AwaitingRetry(f"retry in {delay:.3g} s")
+                (reschedule or self._schedule_retry)(run, delay)
+                return None
+        task_run_logger(run).error("Finished in state %s: %s", state.name, _describe(error),
+                                   exc_info=_exc_info(error) if not isinstance(error, TaskTimeoutError) else None)
+        return state
+
+    def _schedule_retry(self, run: TaskRun, delay: float) -> None:
+        if delay <= 0:
+            self._start_or_settle(run)
+        else:
+            timer.call_later(delay, self._start_or_settle, run)
+
+    def _settle_all(self, work: list[tuple[TaskRun, S.State | None]]) -> None:
+        """Put runs into final states and start (or settle) the dependents that became ready."""
+        while work:
+            run, state = work.pop()
+            if state is None:
+                continue
+            for ready in self._settle(run, state):
+                work.append((ready, self._dispatch(ready)))
+
+    def _settle(self, run: TaskRun, state: S.State) -> list[TaskRun]:
+        ready: list[TaskRun] = []
+        with self._lock:
+            if run.settled:
+                return ready
+            run.settled = True
+            run.state = state
+            run.ended_at = time.time()
+            self._pending.discard(run)
+            for dependent in run.dependents or ():
+                dependent.waiting_on -= 1
+                if dependent.waiting_on == 0:
+                    ready.append(dependent)
+            run.dependents = None
+            waiter, callbacks = run.waiter, run.callbacks
+            run.callbacks = None
+            self._unfinished -= 1
+            if self._unfinished == 0:
+                self._all_done.set()
+        if waiter is not None:
+            waiter.set()
+        self._after_settle(run, state, callbacks)
+        return ready
+
+    def _after_settle(self, run: TaskRun, state: S.State, callbacks: list[Callable[[TaskRun], None]] | None) -> None:
+        task = run.task
+        if state.type is _COMPLETED:
+            if run.cache_parameters is not None and state.name != "Cached":
+                self._store_result(run, state)
+            if task.on_completion:
+                task.run_hooks(task.on_completion, run, state, "on_completion")
+        elif state.type is S.StateType.FAILED or state.type is S.StateType.CRASHED:
+            if task.on_failure:
+                task.run_hooks(task.on_failure, run, state, "on_failure")
+        if self.recorder is not None:
+            self.recorder.task_run_finished(run)
+        for callback in callbacks or ():
+            try:
+                callback(run)
+            except Exception:
+                self.logger.exception("done callback of task run %r raised", run.name)
+
+    # ------------------------------------------------------------------ direct calls
+
+    def call(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any],
+             wait_for: Iterable[Any] | None = None) -> TaskRun:
+        """Run a task now, in this thread, with its retries (``my_task(x)`` inside a flow)."""
+        run = self.create(task, args, kwargs, wait_for)
+        self._wait_for_inputs(run)
+        with self._lock:
+            self._pending.add(run)
+        while True:
+            try:
+                slots, _ = self._resolve_inputs(run, _DIRECT)
+            except _NotReady as not_ready:
+                self._settle_all([(run, S.NotReady(str(not_ready)))])
+                return run
+            if self.results is not None and run.run_count == 0 and self.results.wants(task):
+                cached = self._lookup_cache(run, slots, [])
+                if cached is not None:
+                    self._settle_all([(run, cached)])
+                    return run
+            run.run_count += 1
+            run.state = S.Running() if run.run_count == 1 else S.Retrying()
+            run.started_at = run.started_at or time.time()
+            work = WorkItem(task, run.args, run.kwargs, run.info(), slots, self)
+            try:
+                value = _call_with_timeout(work, task.timeout_seconds, run.name)
+            except BaseException as error:
+                delays: list[float] = []
+                state = self._failure_state(run, error, run.run_count, lambda _r, d: delays.append(d))
+                if state is not None:
+                    self._settle_all([(run, state)])
+                    return run
+                time.sleep(delays[0])
+                continue
+            self._settle_all([(run, S.Completed(value))])
+            return run
+
+    def _wait_for_inputs(self, run: TaskRun) -> None:
+        for source in _sources(run):
+            if not source.settled:
+                self.wait_run(source, None)
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait_run(self, run: TaskRun, timeout: float | None) -> bool:
+        """Block until ``run`` is final (or ``timeout``); True if it is."""
+        if run.settled:
+            return True
+        with self._lock:
+            if run.settled:
+                return True
+            if run.waiter is None:
+                run.waiter = threading.Event()
+            waiter = run.waiter
+        return self.wait_event(waiter, timeout)
+
+    def wait_event(self, event: threading.Event, timeout: float | None) -> bool:
+        return self.runner.wait(event, timeout)
+
+    def add_done_callback(self, run: TaskRun, callback: Callable[[TaskRun], None]) -> None:
+        with self._lock:
+            if not run.settled:
+                if run.callbacks is None:
+                    run.callbacks = []
+                run.callbacks.append(callback)
+                return
+        callback(run)
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        """Wait until every task run of this flow run is final."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._all_done.is_set():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self.wait_event(self._all_done, remaining) and deadline is not None:
+                return False
+        return True
+
+    def cancel_pending(self, reason: str) -> int:
+        """Settle every run that has not finished as Cancelled; return how many."""
+        with self._lock:
+            pending = [r for r in self._pending if not r.settled]
+            for run in pending:
+                run.attempt_open = False
+        for run in pending:
+            if run.runner_future is not None:
+                run.runner_future.cancel()
+        self._settle_all([(run, S.Cancelled(reason)) for run in pending])
+        return len(pending)
+
+
+from legato.core.futures import LegatoFuture  # noqa: E402  (futures imports nothing from here at runtime)
+
+_UPSTREAM_TYPES = (LegatoFuture, S.State)
+
+
+class _NotReady(Exception):
+    pass
+
+
+class _DirectRunner:
+    """Stands for "this thread" when inputs are resolved for a direct call."""
+
+    shares_memory = True
+
+
+_DIRECT: Any = _DirectRunner()
+_USE_FUTURE = object()
+
+
+def _sources(run: TaskRun) -> Iterable[TaskRun]:
+    for upstream in (*run.upstreams, *run.wait_for):
+        if isinstance(upstream.source, TaskRun):
+            yield upstream.source
+
+
+def _flatten_wait_for(wait_for: Iterable[Any], tolerate: bool = False) -> Iterable[tuple[Any, bool]]:
+    """``(future_or_state, allow_failure)`` for each entry of ``wait_for``, at any depth."""
+    for item in wait_for:
+        if isinstance(item, allow_failure):
+            yield from _flatten_wait_for([item.value], True)
+        elif isinstance(item, (list, tuple, set)):
+            yield from _flatten_wait_for(item, tolerate)
+        elif _is_upstream(item):
+            yield item, tolerate
+        else:
+            raise TypeError(f"wait_for takes futures or states, got {type(item).__name__}: {item!r}")
+
+
+def _call_with_timeout(work: WorkItem, timeout: float | None, name: str) -> Any:
+    """Run a direct call; a sync function with a timeout runs on a helper thread we can abandon."""
+    if timeout is None or work.task.is_async:
+        return work()
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="legato-timeout")
+    try:
+        return pool.submit(work).result(timeout)
+    except concurrent.futures.TimeoutError:
+        raise TaskTimeoutError(f"task run {name!r} exceeded its timeout of {timeout} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}({error})" if str(error) else type(error).__name__
+
+
+def _exc_info(error: BaseException) -> tuple[Any, ...]:
+    return (type(error), error, error.__traceback__)
+
+
+def format_error(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+__all__ = ["CancelledRun", "FlowEngine", "TaskRun", "format_error"]

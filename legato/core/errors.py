@@ -1,0 +1,100 @@
+"""legato's one error hierarchy.
+
+Every error legato raises on purpose derives from :class:`LegatoError`, and
+also from the builtin whose meaning fits, so ``except ValueError`` keeps
+working for code that does not know legato::
+
+    LegatoError
+    ├── MappingError (ValueError)
+    │   ├── MappingMissingIterable       map() got nothing to iterate over
+    │   └── MappingLengthMismatch        map() got iterables of unequal length
+    ├── ParameterTypeError (TypeError)   a flow parameter failed validation
+    ├── UnfinishedRun (RuntimeError)     result() of a run that is not final
+    │   └── UpstreamNotReady             a task did not run: an upstream failed
+    ├── TaskTimeoutError (TimeoutError)  a task ran longer than timeout_seconds
+    ├── CancelledRun                     the run was cancelled before it finished
+    ├── CrashedRun                       the run ended by an interrupt or a dead worker
+    ├── SerializationError (TypeError)   something could not cross a process boundary
+    ├── MissingDependencyError (ImportError)  an optional backend is not installed
+    └── RunnerError (RuntimeError)       a task runner failed, not the task
+        └── WorkerCrashedError           a worker process died under a task
+
+Misuse of the API (a bad option, ``submit`` outside a flow) raises the plain
+builtin that fits: ``ValueError``, ``TypeError`` or ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+
+class LegatoError(Exception):
+    """Base class of every error legato raises on purpose."""
+
+
+class MappingError(LegatoError, ValueError):
+    """``Task.map`` could not line its arguments up."""
+
+
+class MappingMissingIterable(MappingError):
+    """``Task.map`` was called without any iterable argument to map over."""
+
+
+class MappingLengthMismatch(MappingError):
+    """``Task.map`` was given iterables of different lengths."""
+
+
+class ParameterTypeError(LegatoError, TypeError):
+    """A flow parameter does not match its type hint and cannot be coerced."""
+
+
+class UnfinishedRun(LegatoError, RuntimeError):
+    """The result of a run was asked for before the run reached a final state."""
+
+
+class UpstreamNotReady(UnfinishedRun):
+    """A task never ran because a task it depends on did not complete."""
+
+
+class TaskTimeoutError(LegatoError, TimeoutError):
+    """A task ran longer than its ``timeout_seconds``."""
+
+
+class CancelledRun(LegatoError):
+    """The run was cancelled before it finished."""
+
+
+class CrashedRun(LegatoError):
+    """The run was ended by something other than its own code failing."""
+
+
+class SerializationError(LegatoError, TypeError):
+    """An object could not be serialized or deserialized."""
+
+
+class MissingDependencyError(LegatoError, ImportError):
+    """An optional package that a feature needs is not installed."""
+
+
+class RunnerError(LegatoError, RuntimeError):
+    """A task runner failed, as opposed to the task it was running."""
+
+
+class WorkerCrashedError(RunnerError):
+    """The worker process running a task died before the task finished."""
+
+
+__all__ = [
+    "CancelledRun",
+    "CrashedRun",
+    "LegatoError",
+    "MappingError",
+    "MappingLengthMismatch",
+    "MappingMissingIterable",
+    "MissingDependencyError",
+    "ParameterTypeError",
+    "RunnerError",
+    "SerializationError",
+    "TaskTimeoutError",
+    "UnfinishedRun",
+    "UpstreamNotReady",
+    "WorkerCrashedError",
+]

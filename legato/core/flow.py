@@ -1,0 +1,450 @@
+"""``@flow``: the function whose run builds and runs the task graph.
+
+Calling a flow validates its parameters, starts its task runner, runs the
+body (which submits tasks to a fresh :class:`~legato.core.engine.FlowEngine`),
+waits for every task it submitted, resolves any futures in its return value,
+and ends in one final state:
+
+* Completed: the body returned and every future it returned completed;
+* Failed: the body raised (the exception is re-raised to the caller), or a
+  future it returned failed; flow-level ``retries`` rerun the body;
+* Crashed: an interrupt (Ctrl-C, ``SystemExit``) in the body or in a task;
+  tasks not yet started are Cancelled and the interrupt is re-raised;
+* Cancelled: the body raised :class:`~legato.core.errors.CancelledRun`.
+
+A failed task that the body neither returns nor waits for does not fail the
+flow, as in Prefect. A flow called inside another flow is a subflow: it runs
+in the caller's thread with its own engine and a copy of its own runner.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from legato.core import states as S
+from legato.core.arguments import replace_futures
+from legato.core.context import FlowRunContext, current_tags, flow_run_context
+from legato.core.engine import FlowEngine, _is_upstream, format_error
+from legato.core.errors import CancelledRun, ParameterTypeError
+from legato.core.logs import configure_logging, flow_run_logger
+from legato.core.retries import RetryPolicy
+
+R = TypeVar("R")
+
+_ADJECTIVES = "amber brisk calm deft eager fair gentle hardy ivory jolly keen lucid mellow nimble olive proud quiet rapid sable tidy urban vivid witty young zesty".split()
+_NOUNS = "aria bolero cadenza duet etude fugue gavotte hymn interlude jig lied minuet nocturne opus prelude quartet rondo sonata toccata unison waltz".split()
+
+
+@dataclass
+class FlowRun:
+    """What is known about one run of a flow."""
+
+    id: str
+    name: str
+    flow_name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    run_key: str | None = None
+    state: S.State = field(default_factory=S.Pending)
+    run_count: int = 0
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @classmethod
+    def standalone(cls, name: str) -> FlowRun:
+        """The stand-in run of a task called outside any flow."""
+        return cls(id=uuid.uuid4().hex, name=f"standalone-{name}", flow_name="<no flow>")
+
+
+class Flow(Generic[R]):
+    """A function that legato runs as a flow. Build one with :func:`flow`."""
+
+    _OPTIONS = (
+        "name", "description", "version", "task_runner", "retries", "retry_delay_seconds", "flow_run_name",
+        "tags", "log_prints", "validate_parameters", "on_completion", "on_failure", "on_crashed",
+        "on_cancellation", "timeout_seconds", "persist_result", "result_storage", "result_serializer",
+        "cache_result_in_memory", "run_key",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        task_runner: Any = None,
+        retries: int | None = None,
+        retry_delay_seconds: float | None = None,
+        flow_run_name: str | Callable[..., str] | None = None,
+        tags: Iterable[str] | None = None,
+        log_prints: bool = False,
+        validate_parameters: bool = True,
+        on_completion: list[Callable[..., Any]] | None = None,
+        on_failure: list[Callable[..., Any]] | None = None,
+        on_crashed: list[Callable[..., Any]] | None = None,
+        on_cancellation: list[Callable[..., Any]] | None = None,
+        timeout_seconds: float | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        cache_result_in_memory: bool = True,
+        run_key: str | Callable[..., str] | None = None,
+    ) -> None:
+        from legato.core.task import _hooks
+
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        if timeout_seconds is not None and timeout_seconds < 0:
+            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+        if task_runner is not None:
+            from legato.runners import validate_runner_spec
+
+            validate_runner_spec(task_runner)
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "flow").replace("_", "-")
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.task_runner = task_runner
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_policy = RetryPolicy(retries, retry_delay_seconds)
+        self.flow_run_name = flow_run_name
+        self.tags = frozenset(tags or ())
+        self.log_prints = log_prints
+        self.validate_parameters = validate_parameters
+        self.on_completion = _hooks(on_completion, "on_completion")
+        self.on_failure = _hooks(on_failure, "on_failure")
+        self.on_crashed = _hooks(on_crashed, "on_crashed")
+        self.on_cancellation = _hooks(on_cancellation, "on_cancellation")
+        self.timeout_seconds = timeout_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_result_in_memory = cache_result_in_memory
+        self.run_key = run_key
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.signature = inspect.signature(fn)
+        self._model: Any = None
+        if log_prints:
+            from legato.core.logs import install_print_redirect
+
+            install_print_redirect()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def with_options(self, **changes: Any) -> Flow[R]:
+        """A copy of this flow with some options changed."""
+        unknown = set(changes) - set(self._OPTIONS)
+        if unknown:
+            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
+        options = {name: getattr(self, name) for name in self._OPTIONS}
+        options.update(changes)
+        return type(self)(self.fn, **options)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+    # ------------------------------------------------------------------ parameters
+
+    def validate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Bind the call's arguments to parameters, coercing type-hinted ones with pydantic."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"flow {self.name!r}: {error}") from None
+        bound.apply_defaults()
+        parameters = dict(bound.arguments)
+        if not self.validate_parameters:
+            return parameters
+        model = self._parameter_model()
+        if model is None:
+            return parameters
+        import pydantic
+
+        hinted = {k: v for k, v in parameters.items() if k in model.model_fields}
+        try:
+            validated = model.model_validate(hinted)
+        except pydantic.ValidationError as error:
+            raise ParameterTypeError(_describe_validation(self.name, error)) from None
+        for name in hinted:
+            parameters[name] = getattr(validated, name)
+        return parameters
+
+    def _parameter_model(self) -> Any:
+        """A pydantic model of the type-hinted parameters, built on first call.
+
+        A hint that cannot be resolved (a string naming a class local to some
+        function) is left unvalidated rather than breaking the flow.
+        """
+        if self._model is None:
+            hints = _resolved_hints(self.fn)
+            fields = {}
+            for name, parameter in self.signature.parameters.items():
+                hint = hints.get(name, parameter.annotation)
+                if hint is inspect.Parameter.empty or isinstance(hint, str):
+                    continue
+                if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    continue
+                default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+                fields[name] = (hint, default)
+            if not fields:
+                self._model = False
+            else:
+                import pydantic
+
+                self._model = pydantic.create_model(
+                    f"{self.name}-parameters",
+                    __config__=pydantic.ConfigDict(arbitrary_types_allowed=True),
+                    **fields,  # type: ignore[call-overload]
+                )
+        return self._model or None
+
+    def _call_arguments(self, parameters: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        bound = inspect.BoundArguments(self.signature, parameters)  # type: ignore[arg-type]
+        return bound.args, bound.kwargs
+
+    def _run_name(self, parameters: dict[str, Any]) -> str:
+        template = self.flow_run_name
+        if template is None:
+            return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
+        try:
+            if callable(template):
+                from legato.core.task import _accepted
+
+                return str(template(**_accepted(template, parameters)))
+            return template.format(**parameters)
+        except Exception as error:
+            raise ValueError(f"flow {self.name!r}: cannot build flow_run_name from {template!r}: {error}") from error
+
+    # ------------------------------------------------------------------ running
+
+    def __call__(self, *args: Any, return_state: bool = False, run_key: Any = None, **kwargs: Any) -> Any:
+        """Run the flow. ``run_key`` names the logical run, so a rerun with the same key resumes it."""
+        flow = self if run_key is None else self.with_options(run_key=run_key)
+        if self.is_async:
+            return flow._call_async(args, kwargs, return_state)
+        return _FlowRunner(flow, args, kwargs, return_state).run_sync()
+
+    async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+        return await _FlowRunner(self, args, kwargs, return_state).run_async()
+
+    def run_hooks(self, hooks: list[Callable[..., Any]], flow_run: FlowRun, state: S.State, kind: str) -> None:
+        for hook in hooks:
+            try:
+                hook(self, flow_run, state)
+            except Exception:
+                flow_run_logger(flow_run).exception("%s hook %r raised", kind, getattr(hook, "__name__", hook))
+
+
+class _FlowRunner:
+    """Carries one call of a flow from parameters to final state."""
+
+    def __init__(self, flow: Flow[Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> None:
+        configure_logging()
+        self.flow = flow
+        self.return_state = return_state
+        self.parameters = flow.validate(args, kwargs)
+        self.run = FlowRun(
+            id=uuid.uuid4().hex,
+            name=flow._run_name(self.parameters),
+            flow_name=flow.name,
+            parameters=self.parameters,
+            tags=flow.tags | current_tags(),
+        )
+        self.run.run_key = _render_run_key(flow.run_key, self.parameters)
+        self.logger = flow_run_logger(self.run)
+
+    def run_sync(self) -> Any:
+        from legato.runners import resolve_runner
+
+        runner = resolve_runner(self.flow.task_runner)
+        state = self._begin(runner)
+        try:
+            with runner:
+                state = self._attempts(runner, lambda engine: self._body_sync(engine))
+        except BaseException as interrupt:  # the runner itself was interrupted while shutting down
+            state = S.Crashed(interrupt)
+        return self._end(state)
+
+    async def run_async(self) -> Any:
+        import asyncio
+
+        from legato.runners import resolve_runner
+
+        runner = resolve_runner(self.flow.task_runner)
+        state = self._begin(runner)
+        with runner:
+            state = S.Pending()
+            while True:
+                engine = FlowEngine(self.run, runner, self._recorder, self._results)
+                self.run.run_count += 1
+                token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
+                try:
+                    call_args, call_kwargs = self.flow._call_arguments(self.parameters)
+                    result = await self.flow.fn(*call_args, **call_kwargs)
+                    await asyncio.to_thread(engine.wait_all)
+                    state = S.Completed(await asyncio.to_thread(self._resolve, result))
+                except BaseException as error:
+                    state = self._failed(engine, error)
+                finally:
+                    flow_run_context.reset(token)
+                delay = self._retry_delay(state)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+        return self._end(state)
+
+    # -- phases
+
+    def _begin(self, runner: Any) -> S.State:
+        self.run.started_at = time.time()
+        self.run.state = S.Running()
+        self._recorder = _open_recorder(self.run, runner)
+        self._results = _open_results(self.flow, self.run)
+        self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
+        return self.run.state
+
+    def _attempts(self, runner: Any, body: Callable[[FlowEngine], S.State]) -> S.State:
+        while True:
+            engine = FlowEngine(self.run, runner, self._recorder, self._results)
+            self.run.run_count += 1
+            state = body(engine)
+            delay = self._retry_delay(state)
+            if delay is None:
+                return state
+            time.sleep(delay)
+
+    def _body_sync(self, engine: FlowEngine) -> S.State:
+        token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
+        try:
+            call_args, call_kwargs = self.flow._call_arguments(self.parameters)
+            result = self.flow.fn(*call_args, **call_kwargs)
+            engine.wait_all()
+            if engine.crash is not None:
+                raise engine.crash
+            return S.Completed(self._resolve(result))
+        except BaseException as error:
+            return self._failed(engine, error)
+        finally:
+            flow_run_context.reset(token)
+
+    def _resolve(self, result: Any) -> Any:
+        def value(source: Any) -> Any:
+            return source.result()
+
+        return replace_futures(result, value, _is_upstream)
+
+    def _failed(self, engine: FlowEngine, error: BaseException) -> S.State:
+        if engine.crash is not None or not isinstance(error, Exception):
+            crash = engine.crash or error
+            cancelled = engine.cancel_pending(f"the flow run crashed: {type(crash).__name__}")
+            if cancelled:
+                self.logger.warning("Cancelled %d task run(s) that had not finished", cancelled)
+            return S.Crashed(crash, message=f"the flow run was interrupted by {type(crash).__name__}")
+        try:
+            engine.wait_all()
+        except BaseException as interrupt:
+            engine.cancel_pending("the flow run was interrupted")
+            return S.Crashed(interrupt)
+        if isinstance(error, CancelledRun):
+            return S.Cancelled(str(error) or "the flow run was cancelled")
+        return S.Failed(error)
+
+    def _retry_delay(self, state: S.State) -> float | None:
+        if not state.is_failed() or not self.flow.retry_policy.enabled:
+            return None
+        policy = self.flow.retry_policy
+        if not hasattr(self, "_retry_state"):
+            self._retry_state = policy.new_call_state(self.flow, self.run)
+        delay = policy.next_delay(self._retry_state, state.data, state)
+        if delay is not None:
+            self.logger.warning("Flow run failed with %r; retrying in %.3g s", state.data, delay)
+        return delay
+
+    def _end(self, state: S.State) -> Any:
+        run, flow = self.run, self.flow
+        run.state = state
+        run.ended_at = time.time()
+        if state.is_completed():
+            self.logger.info("Finished in state %s", state.name)
+            flow.run_hooks(flow.on_completion, run, state, "on_completion")
+        elif state.is_failed():
+            self.logger.error("Finished in state %s: %s", state.name, state.message)
+            flow.run_hooks(flow.on_failure, run, state, "on_failure")
+        elif state.is_crashed():
+            self.logger.error("Finished in state Crashed: %s", state.message)
+            flow.run_hooks(flow.on_crashed, run, state, "on_crashed")
+        elif state.is_cancelled():
+            self.logger.warning("Finished in state Cancelled: %s", state.message)
+            flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
+        if self._recorder is not None:
+            self._recorder.flow_run_finished(run, format_error(state.data if not state.is_completed() else None))
+        if self.return_state:
+            return state
+        if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
+            raise state.data
+        return state.result()
+
+
+def _open_recorder(run: FlowRun, runner: Any) -> Any:
+    from legato.core.recording import open_recorder
+
+    return open_recorder(run, runner)
+
+
+def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:
+    if run_key is None:
+        return None
+    try:
+        from legato.results import render_run_key
+    except ImportError:
+        return str(run_key(**parameters) if callable(run_key) else run_key)
+    return render_run_key(run_key, parameters)
+
+
+def _open_results(flow: Flow[Any], run: FlowRun) -> Any:
+    try:
+        from legato.results import ResultsManager
+    except ImportError:
+        return None
+    return ResultsManager.for_flow_run(flow, run)
+
+
+def _resolved_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints with string annotations evaluated where possible, one parameter at a time."""
+    hints: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # noqa: S307 - the function's own annotation
+            except Exception:
+                pass
+        hints[name] = annotation
+    return hints
+
+
+def _describe_validation(flow_name: str, error: Any) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item.get("loc", ())) or "?"
+        problems.append(f"parameter {location!r}: {item.get('msg')} (got {item.get('input')!r})")
+    return f"flow {flow_name!r}: invalid parameters: " + "; ".join(problems)
+
+
+def flow(__fn: Callable[..., R] | None = None, **options: Any) -> Any:
+    """Make a function a legato flow: ``@flow`` or ``@flow(task_runner=..., retries=...)``."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)
+
+
+__all__ = ["Flow", "FlowRun", "flow"]

@@ -1,0 +1,95 @@
+"""Lining up ``task.map`` arguments into one call per element.
+
+Rules, as in Prefect: arguments that are iterable are zipped, and must all
+have the same length; ``unmapped(x)``, ``quote(x)`` and non-iterable
+arguments (strings and bytes count as non-iterable) go whole to every call;
+parameter defaults are not mapped over; a future or state given as a mapped
+argument is waited for and its result is iterated.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from legato.core.annotations import quote, unmapped
+from legato.core.errors import MappingLengthMismatch, MappingMissingIterable
+
+_NOT_MAPPED = (str, bytes, bytearray, memoryview, io.IOBase)
+
+
+def is_mappable(value: Any) -> bool:
+    if isinstance(value, _NOT_MAPPED):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def expand_map(
+    task_name: str,
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    resolve: Callable[[Any], Any],
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Yield ``(args, kwargs)`` for each element of the map.
+
+    ``resolve`` turns a future or state into its value (waiting for it) and
+    returns anything else unchanged.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"task {task_name!r}: {error}") from None
+    mapped: dict[str, list[Any]] = {}
+    static: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            static[name] = value
+            continue
+        if isinstance(value, unmapped):
+            static[name] = value.value
+            continue
+        if isinstance(value, quote):
+            static[name] = value
+            continue
+        value = resolve(value)
+        if is_mappable(value):
+            mapped[name] = value if isinstance(value, (list, tuple, range)) else list(value)
+        else:
+            static[name] = value
+    if not mapped:
+        raise MappingMissingIterable(
+            f"task {task_name!r}: map() needs at least one iterable argument to map over; "
+            f"got {', '.join(f'{k}={type(v).__name__}' for k, v in bound.arguments.items()) or 'no arguments'}. "
+            "Wrap an argument in unmapped() to broadcast it, or call submit() for a single run."
+        )
+    lengths = {name: len(values) for name, values in mapped.items()}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{name!r} has {length}" for name, length in lengths.items())
+        raise MappingLengthMismatch(f"task {task_name!r}: map() got iterables of different lengths: {detail}")
+    count = next(iter(lengths.values()))
+    simple = all(
+        p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        for p in signature.parameters.values()
+    )
+    names = list(mapped)
+    columns = [mapped[n] for n in names]
+    for i in range(count):
+        arguments = dict(static)
+        for name, column in zip(names, columns):
+            arguments[name] = column[i]
+        if simple:
+            yield (), arguments
+        else:
+            call = inspect.BoundArguments(signature, {n: arguments[n] for n in bound.arguments})  # type: ignore[arg-type]
+            yield call.args, call.kwargs
+
+
+__all__ = ["expand_map", "is_mappable"]

@@ -1,0 +1,278 @@
+"""``@task``: a plain function plus how it should be run.
+
+A :class:`Task` holds options only; all running happens in the engine of the
+flow run it is used in. Options are validated when the decorator runs, so a
+mistake (negative retries, too many delays) fails at import, not at 3 AM.
+
+* ``my_task(x)`` inside a flow runs it now, in this thread, and returns its
+  value (an ``async def`` task returns an awaitable, as in Prefect);
+* ``my_task.submit(x)`` returns a :class:`~legato.core.futures.LegatoFuture`;
+* ``my_task.map(xs)`` returns a :class:`~legato.core.futures.LegatoFutureList`.
+
+Outside a flow, calling a task runs it with its retries and hooks, and
+``submit``/``map`` raise ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar, overload
+
+from legato.core.context import current_engine, task_run_context
+from legato.core.futures import LegatoFuture, LegatoFutureList
+from legato.core.logs import engine_logger
+from legato.core.mapping import expand_map
+from legato.core.retries import RetryPolicy
+from legato.core.states import State
+
+R = TypeVar("R")
+
+Hook = Callable[..., Any]
+
+
+class Task(Generic[R]):
+    """A function that legato runs as a task. Build one with :func:`task`."""
+
+    def __init__(
+        self,
+        fn: Callable[..., R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        retries: Any = None,
+        retry_delay_seconds: Any = None,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Any = None,
+        timeout_seconds: float | None = None,
+        task_run_name: str | Callable[..., str] | None = None,
+        log_prints: bool = False,
+        on_completion: list[Hook] | None = None,
+        on_failure: list[Hook] | None = None,
+        on_running: list[Hook] | None = None,
+        cache_policy: Any = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: Any = None,
+        refresh_cache: bool | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        result_storage_key: str | None = None,
+        runner_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        if timeout_seconds is not None and timeout_seconds < 0:
+            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.description = description or inspect.getdoc(fn)
+        self.tags = frozenset(tags or ())
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_jitter_factor = retry_jitter_factor
+        self.retry_condition_fn = retry_condition_fn
+        self.retry_policy = RetryPolicy(retries, retry_delay_seconds, retry_jitter_factor, retry_condition_fn)
+        self.timeout_seconds = timeout_seconds
+        self.task_run_name = task_run_name
+        self.log_prints = log_prints
+        self.on_completion = _hooks(on_completion, "on_completion")
+        self.on_failure = _hooks(on_failure, "on_failure")
+        self.on_running = _hooks(on_running, "on_running")
+        self.cache_policy = cache_policy
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.result_storage_key = result_storage_key
+        self.runner_options = dict(runner_options or {})
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature: inspect.Signature | None = None
+        if log_prints:
+            from legato.core.logs import install_print_redirect
+
+            install_print_redirect()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ options
+
+    _OPTIONS = (
+        "name", "description", "tags", "retries", "retry_delay_seconds", "retry_jitter_factor",
+        "retry_condition_fn", "timeout_seconds", "task_run_name", "log_prints", "on_completion",
+        "on_failure", "on_running", "cache_policy", "cache_key_fn", "cache_expiration", "refresh_cache",
+        "persist_result", "result_storage", "result_serializer", "result_storage_key", "runner_options",
+    )
+
+    def with_options(self, **changes: Any) -> Task[R]:
+        """A copy of this task with some options changed."""
+        unknown = set(changes) - set(self._OPTIONS)
+        if unknown:
+            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
+        options = {name: getattr(self, name) for name in self._OPTIONS}
+        options.update(changes)
+        return type(self)(self.fn, **options)
+
+    @property
+    def signature(self) -> inspect.Signature:
+        if self._signature is None:
+            self._signature = inspect.signature(self.fn)
+        return self._signature
+
+    def run_name(self, args: tuple[Any, ...], kwargs: dict[str, Any], count: int) -> str:
+        """The name of the ``count``-th run of this task in a flow run."""
+        template = self.task_run_name
+        if template is None:
+            return f"{self.name}-{count}"
+        try:
+            parameters = self.bind(args, kwargs)
+            if callable(template):
+                return str(template(**_accepted(template, parameters)))
+            return template.format(**parameters)
+        except Exception as error:
+            raise ValueError(f"task {self.name!r}: cannot build task_run_name from {template!r}: {error}") from error
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = self.signature.bind_partial(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def run_hooks(self, hooks: list[Hook], task_run: Any, state: State | None, kind: str) -> None:
+        """Call each hook; one that raises is logged and the others still run."""
+        for hook in hooks:
+            try:
+                hook(self, task_run, state)
+            except Exception:
+                engine_logger().exception("%s hook %r of task %r raised", kind, getattr(hook, "__name__", hook), self.name)
+
+    # ------------------------------------------------------------------ running
+
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> Any:
+        engine = current_engine()
+        if engine is None:
+            engine = _standalone_engine(self)
+        if self.is_async and _in_event_loop():
+            return _await_direct(engine, self, args, kwargs, wait_for, return_state)
+        run = engine.call(self, args, kwargs, wait_for)
+        return run.state if return_state else run.state.result()
+
+    def submit(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> LegatoFuture:
+        """Run this task on the flow's task runner; returns a future at once."""
+        engine = _require_engine(self, "submit")
+        return LegatoFuture(engine.submit(self, args, kwargs, wait_for))
+
+    def map(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> LegatoFutureList:
+        """Submit one run per element of the iterable arguments (see :mod:`legato.core.mapping`)."""
+        engine = _require_engine(self, "map")
+        futures = LegatoFutureList()
+        resolve = _resolve_for_map
+        wait_for = list(wait_for) if wait_for is not None else None
+        for index, (call_args, call_kwargs) in enumerate(expand_map(self.name, self.signature, args, kwargs, resolve)):
+            futures.append(LegatoFuture(engine.submit(self, call_args, call_kwargs, wait_for, map_index=index)))
+        return futures
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r})"
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        """Tasks defined as methods bind like methods."""
+        if instance is None:
+            return self
+        bound = self.with_options()
+        bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
+        bound._signature = None
+        return bound
+
+
+def _resolve_for_map(value: Any) -> Any:
+    if isinstance(value, LegatoFuture):
+        return value.result()
+    if isinstance(value, State):
+        return value.result()
+    return value
+
+
+def _require_engine(task: Task[Any], method: str) -> Any:
+    engine = current_engine()
+    if engine is not None:
+        return engine
+    if task_run_context.get() is not None:
+        raise RuntimeError(
+            f"{task.name}.{method}() was called inside a task running on a worker that has no flow engine; "
+            "call the task directly there, or submit it from the flow"
+        )
+    raise RuntimeError(
+        f"{task.name}.{method}() was called outside a flow: {method}() needs a flow run to schedule the task on. "
+        f"Call it inside a @flow function, or call {task.name}(...) directly to run it now."
+    )
+
+
+def _in_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _await_direct(engine: Any, task: Task[Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                        wait_for: Any, return_state: bool) -> Any:
+    """``await my_async_task(x)``: the coroutine runs on a worker thread with its own loop.
+
+    The caller's event loop stays free while it waits, so other coroutines of
+    an async flow keep going.
+    """
+    import asyncio
+
+    run = await asyncio.to_thread(engine.call, task, args, kwargs, wait_for)
+    return run.state if return_state else run.state.result()
+
+
+def _standalone_engine(task: Task[Any]) -> Any:
+    """An engine for a task called outside any flow: runs it inline, with retries and hooks."""
+    from legato.core.engine import FlowEngine
+    from legato.core.flow import FlowRun
+    from legato.runners.sync import SyncTaskRunner
+
+    return FlowEngine(FlowRun.standalone(task.name), SyncTaskRunner())
+
+
+def _hooks(hooks: Any, kind: str) -> list[Hook]:
+    if hooks is None:
+        return []
+    if callable(hooks):
+        hooks = [hooks]
+    hooks = list(hooks)
+    for hook in hooks:
+        if not callable(hook):
+            raise TypeError(f"{kind} hooks must be callables, got {hook!r}")
+    return hooks
+
+
+def _accepted(fn: Callable[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``parameters`` that ``fn`` takes (all of them if it takes ``**kwargs``)."""
+    signature = inspect.signature(fn)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return parameters
+    return {k: v for k, v in parameters.items() if k in signature.parameters}
+
+
+@overload
+def task(__fn: Callable[..., R]) -> Task[R]: ...
+@overload
+def task(**options: Any) -> Callable[[Callable[..., R]], Task[R]]: ...
+
+
+def task(__fn: Callable[..., R] | None = None, **options: Any) -> Any:
+    """Make a function a legato task: ``@task`` or ``@task(retries=3, ...)``."""
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)
+
+
+__all__ = ["Task", "task"]

@@ -1,0 +1,124 @@
+"""The unit a runner executes: one attempt of one task run.
+
+A :class:`WorkItem` carries the task, the argument template (upstream values
+replaced by slots, see :mod:`legato.core.arguments`), the run's description
+and, only where the runner shares the flow's memory, a handle on the engine
+so the task can submit more tasks. It is picklable (cloudpickle carries the
+task's function); the engine handle is dropped when it is pickled.
+
+Calling it fills the slots with the upstream values, sets the task run
+context, runs ``on_running`` hooks, calls the function (``async def``
+functions in a fresh event loop, with the timeout enforced there) and
+returns the value or raises the exception, untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from legato.core.arguments import fill_slots
+from legato.core.context import RunInfo, TaskRunContext, task_run_context
+from legato.core.errors import TaskTimeoutError
+
+if TYPE_CHECKING:
+    from legato.core.engine import FlowEngine
+    from legato.core.task import Task
+
+
+class Inline:
+    """An upstream value carried inside the work item (no runner future for it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class WorkItem:
+    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "started")
+
+    def __init__(
+        self,
+        task: Task,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        info: RunInfo,
+        slots: list[int | Inline] | None,
+        engine: FlowEngine | None,
+    ) -> None:
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.info = info
+        #: for each argument slot: an index into the upstream values, or an Inline value
+        self.slots = slots
+        self.engine = engine
+        self.key = f"{info.name}-{info.id}"
+        self.started: float | None = None
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.task.runner_options
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["engine"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def __call__(self, *upstream_values: Any) -> Any:
+        args, kwargs = self.args, self.kwargs
+        if self.slots is not None:
+            values = [s.value if isinstance(s, Inline) else upstream_values[s] for s in self.slots]
+            args = fill_slots(args, values)
+            kwargs = fill_slots(kwargs, values)
+        task = self.task
+        token = task_run_context.set(TaskRunContext(task, self.info, self.engine))
+        try:
+            if task.on_running:
+                task.run_hooks(task.on_running, self.info, None, "on_running")
+            if task.is_async:
+                return _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
+            result = task.fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                return _run_coroutine(result, task.timeout_seconds, self.info.name)
+            return result
+        finally:
+            task_run_context.reset(token)
+
+    def __repr__(self) -> str:
+        return f"WorkItem({self.info.name!r})"
+
+
+def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:
+    import asyncio  # only async tasks pay for importing asyncio
+
+    async def bounded() -> Any:
+        if timeout is None:
+            return await coroutine
+        try:
+            return await asyncio.wait_for(coroutine, timeout)
+        except asyncio.TimeoutError:
+            raise TaskTimeoutError(f"task run {name!r} exceeded its timeout of {timeout} s") from None
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(bounded())
+    # Called from inside a running loop (an async flow on the sync runner):
+    # run in a fresh loop on a helper thread rather than deadlock this one.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, bounded()).result()
+
+
+__all__ = ["Inline", "WorkItem"]

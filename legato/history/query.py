@@ -1,0 +1,315 @@
+"""Reading run history: plain functions returning plain records.
+
+Every function takes an optional ``db`` (a path; default
+:func:`legato.config.database_path`) and opens the file only for the call,
+so readers never hold locks a running flow would wait on. A missing file is
+an empty history, not an error. Wherever a run id is expected, any unique
+prefix of it is accepted (``legato runs show 3f2a`` works).
+
+Reading the flow runs first settles crashed runs (see
+:mod:`legato.history.crashes`), persisting the fix when the file is writable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from legato import config
+from legato.history import crashes, schema
+from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, RunNotFound
+
+STATE_TYPES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+FINAL_STATE_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+PathLike = Path | str
+
+
+@dataclass(frozen=True)
+class FlowRunRecord:
+    """One recorded flow run. ``parameters`` maps names to bounded reprs."""
+
+    id: str
+    name: str
+    flow_name: str
+    parameters: dict[str, str]
+    run_key: str | None
+    runner: str | None
+    tags: list[str]
+    state_type: str
+    state_name: str
+    pid: int | None
+    hostname: str | None
+    started_at: float
+    ended_at: float | None
+    error: str | None
+    entrypoint: str | None = None
+    cli_parameters: dict[str, Any] | None = None
+    task_count: int = 0
+    failed_task_count: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    """One recorded task run (recorded when it reached its final state)."""
+
+    id: str
+    flow_run_id: str
+    name: str
+    task_name: str
+    map_index: int | None
+    state_type: str
+    state_name: str
+    attempts: int
+    started_at: float | None
+    ended_at: float | None
+    error: str | None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+@dataclass(frozen=True)
+class RunLogLine:
+    """One log line recorded for a flow run (``task_run_id`` set inside a task)."""
+
+    flow_run_id: str
+    task_run_id: str | None
+    ts: float
+    level: str
+    logger: str
+    message: str
+
+
+def list_runs(
+    status: str | None = None,
+    flow: str | None = None,
+    limit: int | None = 20,
+    *,
+    db: PathLike | None = None,
+) -> list[FlowRunRecord]:
+    """The most recent flow runs first, optionally only those in state type
+    ``status`` (any case, e.g. ``"failed"``) or of flow ``flow``."""
+    where, args = [], []
+    if status is not None:
+        where.append("f.state_type = ?")
+        args.append(_state_type(status))
+    if flow is not None:
+        where.append("f.flow_name = ?")
+        args.append(flow)
+    sql = _FLOW_SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY f.started_at DESC, f.rowid DESC"
+    if limit is not None and limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    with _reading(db) as conn:
+        if conn is None:
+            return []
+        crashed = _settle_crashes(conn)
+        return [_patched(_flow_run(row), crashed) for row in conn.execute(sql, args)]
+
+
+def get_run(run_id: str, *, db: PathLike | None = None) -> FlowRunRecord:
+    """The flow run whose id is ``run_id`` or starts with it.
+
+    Raises :class:`RunNotFound` or :class:`AmbiguousRunId`.
+    """
+    with _reading(db) as conn:
+        if conn is None:
+            raise RunNotFound(f"no run matches {run_id!r} (no history recorded yet)")
+        full_id = _resolve(conn, run_id)
+        crashed = _settle_crashes(conn)
+        row = conn.execute(_FLOW_SELECT + " WHERE f.id = ?", (full_id,)).fetchone()
+        return _patched(_flow_run(row), crashed)
+
+
+def task_runs(run_id: str, *, db: PathLike | None = None) -> list[TaskRunRecord]:
+    """The task runs of a flow run, in the order they started."""
+    with _reading(db) as conn:
+        full_id = _resolve_or_raise(conn, run_id)
+        rows = conn.execute(
+            "SELECT * FROM task_runs WHERE flow_run_id = ? "
+            "ORDER BY COALESCE(started_at, ended_at), task_name, map_index, rowid",
+            (full_id,),
+        )
+        return [_task_run(row) for row in rows]
+
+
+def run_logs(run_id: str, *, db: PathLike | None = None) -> list[RunLogLine]:
+    """The log lines of a flow run, oldest first."""
+    with _reading(db) as conn:
+        full_id = _resolve_or_raise(conn, run_id)
+        rows = conn.execute(
+            "SELECT flow_run_id, task_run_id, ts, level, logger, message FROM logs "
+            "WHERE flow_run_id = ? ORDER BY ts, rowid",
+            (full_id,),
+        )
+        return [RunLogLine(*row) for row in rows]
+
+
+def edges(run_id: str, *, db: PathLike | None = None) -> list[tuple[str, str]]:
+    """The ``(upstream_id, downstream_id)`` task dependencies of a flow run, deduplicated."""
+    with _reading(db) as conn:
+        full_id = _resolve_or_raise(conn, run_id)
+        rows = conn.execute(
+            "SELECT upstream_id, downstream_id FROM task_edges WHERE flow_run_id = ? "
+            "GROUP BY upstream_id, downstream_id ORDER BY MIN(rowid)",
+            (full_id,),
+        )
+        return [(upstream, downstream) for upstream, downstream in rows]
+
+
+# -- internals ------------------------------------------------------------------
+
+_FLOW_SELECT = """SELECT f.*,
+    (SELECT COUNT(*) FROM task_runs t WHERE t.flow_run_id = f.id) AS task_count,
+    (SELECT COUNT(*) FROM task_runs t WHERE t.flow_run_id = f.id
+        AND t.state_type IN ('FAILED', 'CRASHED')) AS failed_task_count
+    FROM flow_runs f"""
+
+
+@contextmanager
+def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
+    path = Path(db) if db is not None else config.database_path()
+    if not path.exists():
+        yield None
+        return
+    conn = schema.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise HistoryDatabaseError(f"cannot read history database {path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _resolve(conn: sqlite3.Connection, run_id: str) -> str:
+    prefix = run_id.strip()
+    if not prefix:
+        raise RunNotFound("no run id given")
+    if conn.execute("SELECT 1 FROM flow_runs WHERE id = ?", (prefix,)).fetchone():
+        return prefix
+    matches = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM flow_runs WHERE substr(id, 1, ?) = ? ORDER BY started_at DESC LIMIT 6",
+            (len(prefix), prefix),
+        )
+    ]
+    if not matches:
+        raise RunNotFound(f"no run matches {run_id!r}")
+    if len(matches) > 1:
+        shown = ", ".join(m[: len(prefix) + 4] for m in matches[:5])
+        more = " ..." if len(matches) > 5 else ""
+        raise AmbiguousRunId(f"{run_id!r} matches several runs ({shown}{more}); give more characters")
+    return matches[0]
+
+
+def _resolve_or_raise(conn: sqlite3.Connection | None, run_id: str) -> str:
+    if conn is None:
+        raise RunNotFound(f"no run matches {run_id!r} (no history recorded yet)")
+    return _resolve(conn, run_id)
+
+
+def _settle_crashes(conn: sqlite3.Connection) -> dict[str, str]:
+    crashed = crashes.find_crashed(conn)
+    crashes.mark_crashed(conn, crashed)
+    return crashed
+
+
+def _patched(record: FlowRunRecord, crashed: dict[str, str]) -> FlowRunRecord:
+    """Apply a crash fix in memory too, for files we could not write."""
+    if record.id not in crashed or record.state_type != "RUNNING":
+        return record
+    return dataclasses.replace(
+        record, state_type="CRASHED", state_name="Crashed", error=record.error or crashed[record.id]
+    )
+
+
+def _state_type(status: str) -> str:
+    upper = status.strip().upper()
+    if upper not in STATE_TYPES:
+        choices = ", ".join(s.lower() for s in STATE_TYPES)
+        raise ValueError(f"unknown status {status!r}; choose from {choices}")
+    return upper
+
+
+def _flow_run(row: sqlite3.Row) -> FlowRunRecord:
+    return FlowRunRecord(
+        id=row["id"],
+        name=row["name"],
+        flow_name=row["flow_name"],
+        parameters=_json(row["parameters"], {}),
+        run_key=row["run_key"],
+        runner=row["runner"],
+        tags=_json(row["tags"], []),
+        state_type=row["state_type"],
+        state_name=row["state_name"],
+        pid=row["pid"],
+        hostname=row["hostname"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        error=row["error"],
+        entrypoint=row["entrypoint"],
+        cli_parameters=_json(row["cli_parameters"], None),
+        task_count=row["task_count"],
+        failed_task_count=row["failed_task_count"],
+    )
+
+
+def _task_run(row: sqlite3.Row) -> TaskRunRecord:
+    return TaskRunRecord(
+        id=row["id"],
+        flow_run_id=row["flow_run_id"],
+        name=row["name"],
+        task_name=row["task_name"],
+        map_index=row["map_index"],
+        state_type=row["state_type"],
+        state_name=row["state_name"],
+        attempts=row["attempts"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        error=row["error"],
+        tags=_json(row["tags"], []),
+    )
+
+
+def _json(text: str | None, default: Any) -> Any:
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+__all__ = [
+    "FINAL_STATE_TYPES",
+    "STATE_TYPES",
+    "FlowRunRecord",
+    "RunLogLine",
+    "TaskRunRecord",
+    "edges",
+    "get_run",
+    "list_runs",
+    "run_logs",
+    "task_runs",
+]

@@ -1,0 +1,372 @@
+"""The recorder: what the engine calls to write run history, off its hot path.
+
+::
+
+    engine threads                         writer thread (daemon, one per recorder)
+    ──────────────                         ─────────────────────────────────────────
+    task_run_finished ─┐                   every ~150 ms, or sooner when the
+    log               ─┼─► deque.append ──► queue holds a few thousand rows:
+    flow_run_started ──┤   (no lock,        pop everything, write it in one
+    flow_run_finished ─┘    no I/O)         BEGIN IMMEDIATE … COMMIT (executemany)
+          │
+          └─ these two also flush synchronously, in the caller's thread
+
+Per-task calls only append a tuple to a ``collections.deque`` (thread-safe,
+no lock taken); JSON encoding and SQL happen in the writer. The two per-flow
+calls write before they return: ``flow_run_started`` so that a process killed
+right after starting still leaves a row (read back later as CRASHED), and
+``flow_run_finished`` so that the run is complete on disk when the flow
+returns. Writing is serialized by one lock, whichever thread does it.
+
+Recording never raises into the engine: a database that cannot be written is
+reported once as a warning on the ``legato.history`` logger and the rows are
+dropped. A forked child gets a fresh, empty recorder state (the parent writes
+its own queued rows) and opens its own connection when it first writes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import logging
+import numbers
+import os
+import socket
+import sqlite3
+import threading
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from legato import config
+from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV
+from legato.history import schema
+from legato.history.errors import HistoryError
+from legato.history.summary import parameters_json, safe_repr, tags_json
+
+FLUSH_INTERVAL = 0.15
+BATCH_ROWS = 5000
+
+logger = logging.getLogger("legato.history")
+
+# Operation kinds in the queue; the writer applies them in this order.
+_FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
+
+_INSERT_FLOW = """INSERT OR REPLACE INTO flow_runs
+    (id, name, flow_name, parameters, run_key, runner, tags, state_type, state_name,
+     pid, hostname, started_at, entrypoint, cli_parameters)
+    VALUES (?, ?, ?, ?, ?, ?, ?, 'RUNNING', 'Running', ?, ?, ?, ?, ?)"""
+_INSERT_TASK = """INSERT OR REPLACE INTO task_runs
+    (id, flow_run_id, name, task_name, map_index, state_type, state_name, attempts,
+     started_at, ended_at, error, tags)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_EDGE = "INSERT INTO task_edges (flow_run_id, upstream_id, downstream_id) VALUES (?, ?, ?)"
+_INSERT_LOG = """INSERT INTO logs (flow_run_id, task_run_id, ts, level, logger, message)
+    VALUES (?, ?, ?, ?, ?, ?)"""
+_FINISH_FLOW = "UPDATE flow_runs SET state_type = ?, state_name = ?, ended_at = ?, error = ? WHERE id = ?"
+
+
+class HistoryRecorder:
+    """Records flow runs, task runs, task dependencies and logs to SQLite.
+
+    ``path`` defaults to :func:`legato.config.database_path` (read now).
+    Call :meth:`close` when done (or use the recorder as a context manager);
+    recorders still open at interpreter exit are closed then.
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        flush_interval: float = FLUSH_INTERVAL,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self.path = Path(path) if path is not None else config.database_path()
+        self._flush_interval = flush_interval
+        self._batch_rows = batch_rows
+        self._closed = False
+        self._stopping = False
+        self._warned = False
+        self._reset_runtime_state()
+        _live_recorders.add(self)
+
+    # -- called by the engine -------------------------------------------------
+
+    def flow_run_started(
+        self,
+        *,
+        id: str,
+        name: str,
+        flow_name: str,
+        parameters: dict[str, Any],
+        run_key: str | None,
+        runner: str,
+        tags: list[str],
+        started_at: float,
+        entrypoint: str | None = None,
+        cli_parameters: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a flow run as RUNNING in this process; written before returning."""
+        if entrypoint is None:
+            entrypoint, cli_parameters = _claim_cli_entrypoint(cli_parameters)
+        row = (
+            id, name, flow_name, parameters_json(parameters), run_key, runner, tags_json(tags),
+            os.getpid(), socket.gethostname(), started_at, entrypoint,
+            None if cli_parameters is None else json.dumps(cli_parameters, default=str),
+        )  # fmt: skip
+        self._put((_FLOW_START, row))
+        self.flush()
+
+    def task_run_finished(
+        self,
+        *,
+        id: str,
+        flow_run_id: str,
+        name: str,
+        task_name: str,
+        map_index: int | None,
+        state_type: str,
+        state_name: str,
+        attempts: int,
+        started_at: float | None,
+        ended_at: float,
+        error: str | None,
+        upstream_ids: list[str],
+        tags: list[str],
+    ) -> None:
+        """Queue a finished task run and its upstream edges (no I/O here)."""
+        row = (
+            id, flow_run_id, name, task_name, map_index, str(state_type), state_name,
+            attempts, started_at, ended_at, error,
+        )  # fmt: skip
+        self._put((_TASK, row, tuple(tags), tuple(upstream_ids)))
+
+    def log(
+        self,
+        *,
+        flow_run_id: str,
+        task_run_id: str | None,
+        ts: float,
+        level: str,
+        logger: str,
+        message: str,
+    ) -> None:
+        """Queue one log line of a run (no I/O here)."""
+        self._put((_LOG, (flow_run_id, task_run_id, ts, level, logger, message)))
+
+    def flow_run_finished(
+        self, *, id: str, state_type: str, state_name: str, ended_at: float, error: str | None
+    ) -> None:
+        """Record the final state of a flow run, and flush everything queued."""
+        self._put((_FLOW_END, (str(state_type), state_name, ended_at, error, id)))
+        self.flush()
+
+    def close(self) -> None:
+        """Flush, stop the writer thread and close the database; idempotent.
+
+        Calls made after ``close`` are ignored.
+        """
+        with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping = True
+            writer = self._writer
+        self._wake.set()
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=schema.LOCKED_RETRY_SECONDS + 5)
+        self.flush()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        _live_recorders.discard(self)
+
+    # -- for everyone -----------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything queued so far before returning; never raises."""
+        try:
+            with self._lock:
+                while self._queue:
+                    batch = _take(self._queue, self._batch_rows * 4)
+                    try:
+                        self._write(batch)
+                    except (sqlite3.InterfaceError, sqlite3.ProgrammingError):
+                        # A value SQLite cannot store (say a numpy integer) must
+                        # not cost the whole batch: convert, then write again.
+                        self._write([_sanitized(op) for op in batch])
+        except (HistoryError, sqlite3.Error, OSError) as exc:
+            self._warn(exc)
+
+    def __enter__(self) -> HistoryRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._queue)} queued"
+        return f"<HistoryRecorder {str(self.path)!r} {state}>"
+
+    # -- internals ----------------------------------------------------------------
+
+    def _reset_runtime_state(self) -> None:
+        """(Re)create everything that must not be shared with a forked parent."""
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # held while writing; guards _conn
+        self._start_lock = threading.Lock()  # guards _writer and _closed
+        self._conn: sqlite3.Connection | None = None
+        self._writer: threading.Thread | None = None
+
+    def _put(self, op: tuple[Any, ...]) -> None:
+        if self._closed:
+            return
+        self._queue.append(op)
+        if self._writer is None:
+            self._start_writer()
+        elif len(self._queue) >= self._batch_rows:
+            self._wake.set()
+
+    def _start_writer(self) -> None:
+        with self._start_lock:
+            if self._writer is not None or self._closed:
+                return
+            self._writer = threading.Thread(
+                target=self._write_periodically, name="legato-history-writer", daemon=True
+            )
+            self._writer.start()
+
+    def _write_periodically(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            self.flush()
+
+    def _write(self, ops: list[tuple[Any, ...]]) -> None:
+        starts, tasks, edges, logs, ends = [], [], [], [], []
+        for op in ops:
+            kind = op[0]
+            if kind is _TASK:
+                row, tags, upstream_ids = op[1], op[2], op[3]
+                tasks.append((*row, _tags_column(tags)))
+                if upstream_ids:
+                    edges.extend((row[1], upstream, row[0]) for upstream in upstream_ids)
+            elif kind is _LOG:
+                logs.append(op[1])
+            elif kind is _FLOW_START:
+                starts.append(op[1])
+            else:
+                ends.append(op[1])
+
+        def work(conn: sqlite3.Connection) -> None:
+            # Starts before everything else and ends after: a flow's end
+            # never overtakes its start even when both are in one batch.
+            for statement, rows in (
+                (_INSERT_FLOW, starts),
+                (_INSERT_TASK, tasks),
+                (_INSERT_EDGE, edges),
+                (_INSERT_LOG, logs),
+                (_FINISH_FLOW, ends),
+            ):
+                if rows:
+                    conn.executemany(statement, rows)
+
+        if self._conn is None:
+            self._conn = schema.connect(self.path)
+        schema.write_transaction(self._conn, work)
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("run history could not be written to %s (rows dropped): %s", self.path, exc)
+        else:
+            logger.debug("run history write failed again: %s", exc)
+
+
+@functools.lru_cache(maxsize=512)
+def _tags_column(tags: tuple[str, ...]) -> str:
+    """Tags as JSON, cached: the same few tag sets repeat across thousands of runs."""
+    return tags_json(tags)
+
+
+def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
+    """Pop up to ``limit`` items from the left of ``queue`` (safe with concurrent appends)."""
+    items = []
+    popleft = queue.popleft
+    try:
+        for _ in range(limit):
+            items.append(popleft())
+    except IndexError:
+        pass
+    return items
+
+
+def _sanitized(op: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The operation with every value turned into one SQLite can store."""
+    kind, row, *rest = op
+    clean = tuple(_storable(value) for value in row)
+    if kind is _TASK:
+        tags, upstream_ids = rest
+        return (kind, clean, tags, tuple(str(upstream) for upstream in upstream_ids))
+    return (kind, clean, *rest)
+
+
+def _storable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bytes)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return safe_repr(value, limit=10_000)
+
+
+def _claim_cli_entrypoint(
+    cli_parameters: dict[str, Any] | None,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Take the entrypoint ``legato run`` left in the environment, if any.
+
+    The variables are removed so that only the first flow run started after
+    ``legato run`` set them (the one it called) claims them, not its subflows
+    nor the worker processes started later.
+    """
+    entrypoint = os.environ.pop(ENTRYPOINT_ENV, None) or None
+    raw = os.environ.pop(CLI_PARAMETERS_ENV, None)
+    if entrypoint is not None and cli_parameters is None and raw:
+        try:
+            cli_parameters = json.loads(raw)
+        except ValueError:
+            cli_parameters = None
+    return entrypoint, cli_parameters
+
+
+# -- process lifecycle: flush at exit, start clean after fork ----------------------
+
+_live_recorders: weakref.WeakSet[HistoryRecorder] = weakref.WeakSet()
+_abandoned_connections: list[sqlite3.Connection] = []
+
+
+def _close_all_at_exit() -> None:
+    for recorder in list(_live_recorders):
+        recorder.close()
+
+
+def _reset_after_fork() -> None:
+    for recorder in list(_live_recorders):
+        if recorder._conn is not None:
+            # Never use or close a SQLite connection inherited across fork:
+            # closing it could disturb the parent's locks. Keep it referenced.
+            _abandoned_connections.append(recorder._conn)
+        recorder._reset_runtime_state()
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+__all__ = ["HistoryRecorder"]

@@ -1,0 +1,123 @@
+"""The task runner contract: the one thing legato asks of a backend.
+
+A runner executes *work items* somewhere (this thread, a thread pool, worker
+processes, a Dask or Ray cluster) and reports back through futures that
+behave like :class:`concurrent.futures.Future`. It knows nothing of graphs,
+retries, states or mapping: the engine hands it only work that is ready to
+run, and decides everything else itself.
+
+::
+
+    engine ──submit(work, upstream)──▶ runner ──▶ backend
+       ▲                                 │
+       └──── future.add_done_callback ◀──┘
+
+``work(*upstream_values)`` runs the task once and returns its value or
+raises. ``upstream`` holds, for each upstream value the work needs, the
+future *this runner* returned for that upstream: a runner that keeps data
+where it was computed passes its backend handles on (Dask futures, Ray
+object refs) so dependent data never travels through the flow process; a
+runner in the flow's own memory simply takes ``future.result()``.
+
+What crosses a process or machine boundary is serialized with
+:mod:`legato.serializers`; a runner never picks a pickler itself.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class RunnerFuture(Protocol):
+    """What the engine needs of the futures a runner returns."""
+
+    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
+    def done(self) -> bool: ...
+    def result(self, timeout: float | None = None) -> Any: ...
+    def exception(self, timeout: float | None = None) -> BaseException | None: ...
+    def cancel(self) -> bool: ...
+
+
+class WorkItem(Protocol):
+    """One attempt of one task run, ready to execute (see :mod:`legato.core.work`)."""
+
+    key: str
+    task_name: str
+    options: dict[str, Any]
+
+    def __call__(self, *upstream_values: Any) -> Any: ...
+
+
+class TaskRunner(abc.ABC):
+    """Base class of every task runner.
+
+    Subclasses implement :meth:`submit`, and usually :meth:`start` and
+    :meth:`shutdown`. A runner is used as a context manager by the flow that
+    owns it; :meth:`duplicate` gives an unstarted copy with the same settings
+    (each flow run, and each subflow, starts its own).
+    """
+
+    #: name for ``task_runner="..."`` and ``LEGATO_TASK_RUNNER``
+    name: ClassVar[str] = "base"
+    #: tasks run in the flow's own process, so work items are not serialized
+    #: and a task may submit more tasks to the flow's engine directly
+    shares_memory: ClassVar[bool] = False
+
+    _started: bool = False
+
+    def start(self) -> None:
+        """Acquire the backend (threads, processes, a cluster client)."""
+        self._started = True
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Release the backend; only what :meth:`start` acquired."""
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @abc.abstractmethod
+    def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
+        """Start ``work(*values_of(upstream))`` and return a future for its value."""
+
+    def abort(self, future: RunnerFuture) -> None:
+        """Stop a submitted work item if the backend can (used for timeouts)."""
+        future.cancel()
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Block the calling thread until ``event`` is set; return whether it was.
+
+        Runners whose workers may wait on other tasks override this so a
+        waiting task does not hold a worker slot.
+        """
+        return event.wait(timeout)
+
+    def duplicate(self) -> TaskRunner:
+        """An unstarted runner with the same settings."""
+        clone = copy.copy(self)
+        clone._started = False
+        clone._reset()
+        return clone
+
+    def _reset(self) -> None:
+        """Drop backend state after a shallow copy (see :meth:`duplicate`)."""
+
+    def __enter__(self) -> TaskRunner:
+        if not self._started:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.shutdown(wait=exc_type is None, cancel_futures=exc_type is not None)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+__all__ = ["RunnerFuture", "TaskRunner", "WorkItem"]
