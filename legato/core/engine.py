@@ -292,14 +292,20 @@ class FlowEngine:
         run.started_at = run.started_at or time.time()
         return S.Cached(value)
 
-    def _store_result(self, run: TaskRun, state: S.State) -> None:
-        if run.cache_parameters is None or self.results is None:
-            return
-        try:
-            self.results.store(run.task, run.info(), run.cache_parameters, state.result())
-        except Exception:
-            self.logger.warning("could not persist the result of task run %r", run.name, exc_info=True)
-        run.cache_parameters = None
+    def _completed(self, run: TaskRun, data: Any) -> S.State:
+        """The Completed state of a run; its result is persisted first when the run asks for it.
+
+        Persisting before settling means nobody can see the run complete (a
+        waiting flow body, a process about to exit) before its record exists.
+        """
+        state = S.Completed(data)
+        if run.cache_parameters is not None and self.results is not None:
+            try:
+                self.results.store(run.task, run.info(), run.cache_parameters, state.result())
+            except Exception:
+                self.logger.warning("could not persist the result of task run %r", run.name, exc_info=True)
+            run.cache_parameters = None
+        return state
 
     def _check_upstream(self, source: Any, allow_failure: bool) -> Any:
         state = source if isinstance(source, S.State) else source.state
@@ -324,7 +330,7 @@ class FlowEngine:
             return
         if error is None:
             data = future.result() if run.runner is None or run.runner.shares_memory else S.ResultRef(future.result)
-            self._settle_all([(run, S.Completed(data))])
+            self._settle_all([(run, self._completed(run, data))])
             return
         state = self._failure_state(run, error, attempt)
         if state is not None:
@@ -413,8 +419,6 @@ class FlowEngine:
     def _after_settle(self, run: TaskRun, state: S.State, callbacks: list[Callable[[TaskRun], None]] | None) -> None:
         task = run.task
         if state.type is _COMPLETED:
-            if run.cache_parameters is not None and state.name != "Cached":
-                self._store_result(run, state)
             if task.on_completion:
                 task.run_hooks(task.on_completion, run, state, "on_completion")
         elif state.type is S.StateType.FAILED or state.type is S.StateType.CRASHED:
@@ -422,11 +426,29 @@ class FlowEngine:
                 task.run_hooks(task.on_failure, run, state, "on_failure")
         if self.recorder is not None:
             self.recorder.task_run_finished(run)
+        self._release(run, state)
         for callback in callbacks or ():
             try:
                 callback(run)
             except Exception:
                 self.logger.exception("done callback of task run %r raised", run.name)
+
+    @staticmethod
+    def _release(run: TaskRun, state: S.State) -> None:
+        """Drop what a settled run no longer needs, so a long flow does not hoard inputs.
+
+        The value stays in the state (or, for remote runners, in the backend,
+        reachable through the state's ResultRef) for as long as a future or a
+        downstream run holds this run.
+        """
+        run.args = ()
+        run.kwargs = {}
+        run.upstreams = []
+        run.wait_for = []
+        run.retry_state = None
+        run.cache_parameters = None
+        if run.runner is not None and run.runner.shares_memory:
+            run.runner_future = None
 
     # ------------------------------------------------------------------ direct calls
 
@@ -462,7 +484,7 @@ class FlowEngine:
                     return run
                 time.sleep(delays[0])
                 continue
-            self._settle_all([(run, S.Completed(value))])
+            self._settle_all([(run, self._completed(run, value))])
             return run
 
     def _wait_for_inputs(self, run: TaskRun) -> None:

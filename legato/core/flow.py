@@ -307,8 +307,8 @@ class _FlowRunner:
     def _begin(self, runner: Any) -> S.State:
         self.run.started_at = time.time()
         self.run.state = S.Running()
+        self._results = _open_results(self.flow, self.run)  # may derive a subflow's run key
         self._recorder = _open_recorder(self.run, runner)
-        self._results = _open_results(self.flow, self.run)
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         return self.run.state
 

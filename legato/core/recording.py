@@ -8,6 +8,7 @@ and one recorder is shared by all flow runs of the process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -26,30 +27,28 @@ class RunRecorder:
         self.flow_run_id = flow_run_id
 
     def task_run_finished(self, run: Any) -> None:
-        from legato.core.engine import format_error
-
-        state = run.state
-        error = state.data if isinstance(state.data, BaseException) else None
-        self.history.task_run_finished(
-            id=run.id,
-            flow_run_id=self.flow_run_id,
-            name=run.name,
-            task_name=run.task.name,
-            map_index=run.map_index,
-            state_type=state.type.value,
-            state_name=state.name,
-            attempts=run.run_count,
-            started_at=run.started_at,
-            ended_at=run.ended_at,
-            error=format_error(error) if error is not None else state.message if state.name == "NotReady" else None,
-            upstream_ids=run.upstream_ids(),
-            tags=sorted(run.tags),
-        )
+        """One append on the hot path; the row is built on the history's writer thread."""
+        upstream_ids = tuple(run.upstream_ids()) if (run.upstreams or run.wait_for) else ()
+        self.history.task_run_finished_deferred(functools.partial(_task_row, run, self.flow_run_id, upstream_ids))
 
     def flow_run_finished(self, run: Any, error: str | None) -> None:
         self.history.flow_run_finished(
             id=run.id, state_type=run.state.type.value, state_name=run.state.name, ended_at=run.ended_at, error=error
         )
+
+
+def _task_row(run: Any, flow_run_id: str, upstream_ids: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]:
+    """The history row of a settled task run (called on the writer thread)."""
+    from legato.core.engine import format_error
+
+    state = run.state
+    error = state.data if isinstance(state.data, BaseException) else None
+    message = format_error(error) if error is not None else state.message if state.name == "NotReady" else None
+    row = (
+        run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
+        run.run_count, run.started_at, run.ended_at, message,
+    )  # fmt: skip
+    return row, tuple(sorted(run.tags)), upstream_ids
 
 
 def open_recorder(run: Any, runner: Any) -> RunRecorder | None:

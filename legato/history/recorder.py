@@ -38,6 +38,7 @@ import threading
 import weakref
 from collections import deque
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from legato import config
@@ -53,6 +54,9 @@ logger = logging.getLogger("legato.history")
 
 # Operation kinds in the queue; the writer applies them in this order.
 _FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
+_TASK_DEFERRED = "task_deferred"
+#: a flow's end flushes synchronously only when at most this many rows are queued
+SYNC_FLUSH_LIMIT = 2000
 
 _INSERT_FLOW = """INSERT OR REPLACE INTO flow_runs
     (id, name, flow_name, parameters, run_key, runner, tags, state_type, state_name,
@@ -62,6 +66,17 @@ _INSERT_TASK = """INSERT OR REPLACE INTO task_runs
     (id, flow_run_id, name, task_name, map_index, state_type, state_name, attempts,
      started_at, ended_at, error, tags)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+# The same inserts for a whole batch in one statement: SQLite walks a JSON array
+# of rows itself, so the GIL is released once per batch instead of once per
+# row (per-row steps convoy with the flow's worker threads for the GIL).
+_INSERT_TASKS_JSON = """INSERT OR REPLACE INTO task_runs
+    (id, flow_run_id, name, task_name, map_index, state_type, state_name, attempts,
+     started_at, ended_at, error, tags)
+    SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
+           value->>8, value->>9, value->>10, value->>11
+    FROM json_each(?)"""
+_INSERT_EDGES_JSON = """INSERT INTO task_edges (flow_run_id, upstream_id, downstream_id)
+    SELECT value->>0, value->>1, value->>2 FROM json_each(?)"""
 _INSERT_EDGE = "INSERT INTO task_edges (flow_run_id, upstream_id, downstream_id) VALUES (?, ?, ?)"
 _INSERT_LOG = """INSERT INTO logs (flow_run_id, task_run_id, ts, level, logger, message)
     VALUES (?, ?, ?, ?, ?, ?)"""
@@ -143,6 +158,15 @@ class HistoryRecorder:
         )  # fmt: skip
         self._put((_TASK, row, tuple(tags), tuple(upstream_ids)))
 
+    def task_run_finished_deferred(self, build: Callable[[], tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]]) -> None:
+        """Queue a finished task run whose row is built later, on the writer thread.
+
+        ``build()`` returns ``(row, tags, upstream_ids)`` with ``row`` in the
+        column order of :meth:`task_run_finished`. The engine uses this so
+        the per-task cost on its hot path is one append.
+        """
+        self._put((_TASK_DEFERRED, build))
+
     def log(
         self,
         *,
@@ -159,9 +183,18 @@ class HistoryRecorder:
     def flow_run_finished(
         self, *, id: str, state_type: str, state_name: str, ended_at: float, error: str | None
     ) -> None:
-        """Record the final state of a flow run, and flush everything queued."""
+        """Record the final state of a flow run, after every row queued before it.
+
+        A small backlog is written before this returns. A large one (a flow
+        of many thousands of tasks) is left to the writer thread, so the flow
+        returns at full speed; the process waits for it at exit. Rows keep
+        their order, so a run never reads as finished before its tasks are in.
+        """
         self._put((_FLOW_END, (str(state_type), state_name, ended_at, error, id)))
-        self.flush()
+        if len(self._queue) <= SYNC_FLUSH_LIMIT:
+            self.flush()
+        else:
+            self._wake.set()
 
     def close(self) -> None:
         """Flush, stop the writer thread and close the database; idempotent.
@@ -250,6 +283,12 @@ class HistoryRecorder:
         starts, tasks, edges, logs, ends = [], [], [], [], []
         for op in ops:
             kind = op[0]
+            if kind is _TASK_DEFERRED:
+                try:
+                    kind, op = _TASK, (_TASK, *op[1]())
+                except Exception as exc:  # a row that cannot be built is dropped, not the batch
+                    logger.debug("could not build a task run row: %s", exc)
+                    continue
             if kind is _TASK:
                 row, tags, upstream_ids = op[1], op[2], op[3]
                 tasks.append((*row, _tags_column(tags)))
@@ -265,13 +304,11 @@ class HistoryRecorder:
         def work(conn: sqlite3.Connection) -> None:
             # Starts before everything else and ends after: a flow's end
             # never overtakes its start even when both are in one batch.
-            for statement, rows in (
-                (_INSERT_FLOW, starts),
-                (_INSERT_TASK, tasks),
-                (_INSERT_EDGE, edges),
-                (_INSERT_LOG, logs),
-                (_FINISH_FLOW, ends),
-            ):
+            if starts:
+                conn.executemany(_INSERT_FLOW, starts)
+            _insert_many(conn, _INSERT_TASKS_JSON, _INSERT_TASK, tasks)
+            _insert_many(conn, _INSERT_EDGES_JSON, _INSERT_EDGE, edges)
+            for statement, rows in ((_INSERT_LOG, logs), (_FINISH_FLOW, ends)):
                 if rows:
                     conn.executemany(statement, rows)
 
@@ -285,6 +322,18 @@ class HistoryRecorder:
             logger.warning("run history could not be written to %s (rows dropped): %s", self.path, exc)
         else:
             logger.debug("run history write failed again: %s", exc)
+
+
+def _insert_many(conn: sqlite3.Connection, json_statement: str, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows in one statement over a JSON array; row by row if they are not plain JSON values."""
+    if not rows:
+        return
+    try:
+        payload = json.dumps(rows, allow_nan=False)
+    except (TypeError, ValueError):
+        conn.executemany(statement, rows)
+        return
+    conn.execute(json_statement, (payload,))
 
 
 @functools.lru_cache(maxsize=512)
@@ -307,6 +356,8 @@ def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
 
 def _sanitized(op: tuple[Any, ...]) -> tuple[Any, ...]:
     """The operation with every value turned into one SQLite can store."""
+    if op[0] is _TASK_DEFERRED:
+        op = (_TASK, *op[1]())
     kind, row, *rest = op
     clean = tuple(_storable(value) for value in row)
     if kind is _TASK:

@@ -179,7 +179,10 @@ def _reason(cause: BaseException) -> str:
 def require(module: str, serializer: str) -> ModuleType:
     """Import the optional package ``module`` that ``serializer`` needs, on first use."""
     imported = sys.modules.get(module)
-    if imported is not None:  # the common case, on every call: keep it cheap
+    # The common case, on every call: keep it cheap. A module another thread is
+    # still importing is in sys.modules half-built: go through the import
+    # system then, which waits on the module's import lock.
+    if imported is not None and not getattr(getattr(imported, "__spec__", None), "_initializing", False):
         return imported
     import importlib
 
