@@ -145,7 +145,8 @@ def _is_upstream(obj: Any) -> bool:
 class FlowEngine:
     """Runs the tasks of one flow run on one task runner."""
 
-    def __init__(self, flow_run: FlowRun, runner: TaskRunner, recorder: Any = None, results: Any = None) -> None:
+    def __init__(self, flow_run: FlowRun, runner: TaskRunner, recorder: Any = None, results: Any = None,
+                 progress: Any = None) -> None:
         from legato.runners.sync import SyncTaskRunner
 
         self.flow_run = flow_run
@@ -153,6 +154,8 @@ class FlowEngine:
         self.recorder = recorder
         #: the result store's hook (legato.results.ResultsManager), None when nothing caches or persists
         self.results = results
+        #: the live progress display (legato.progress.FlowProgress), None when off
+        self.progress = progress
         self.logger = engine_logger()
         self._lock = threading.RLock()
         self._counters: dict[str, int] = {}
@@ -190,6 +193,8 @@ class FlowEngine:
             self._unfinished += 1
             if self._unfinished == 1:
                 self._all_done.clear()
+        if self.progress is not None:
+            self.progress.created(task.name)
         return run
 
     def submit(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -243,6 +248,8 @@ class FlowEngine:
         run.state = S.Running() if run.run_count == 1 else S.Retrying()
         if run.started_at is None:
             run.started_at = time.time()
+            if self.progress is not None:
+                self.progress.started(run.task.name)
         work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots,
                         self if runner.shares_memory else None)
         attempt = run.run_count
@@ -413,6 +420,8 @@ class FlowEngine:
                 self._all_done.set()
         if waiter is not None:
             waiter.set()
+        if self.progress is not None:
+            self.progress.settled(run.task.name, state.type.value)
         self._after_settle(run, state, callbacks)
         return ready
 
@@ -472,7 +481,10 @@ class FlowEngine:
                     return run
             run.run_count += 1
             run.state = S.Running() if run.run_count == 1 else S.Retrying()
-            run.started_at = run.started_at or time.time()
+            if run.started_at is None:
+                run.started_at = time.time()
+                if self.progress is not None:
+                    self.progress.started(task.name)
             work = WorkItem(task, run.args, run.kwargs, run.info(), slots, self)
             try:
                 value = _call_with_timeout(work, task.timeout_seconds, run.name)

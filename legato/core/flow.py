@@ -284,7 +284,7 @@ class _FlowRunner:
         with runner:
             state = S.Pending()
             while True:
-                engine = FlowEngine(self.run, runner, self._recorder, self._results)
+                engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress)
                 self.run.run_count += 1
                 token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
                 try:
@@ -309,12 +309,13 @@ class _FlowRunner:
         self.run.state = S.Running()
         self._results = _open_results(self.flow, self.run)  # may derive a subflow's run key
         self._recorder = _open_recorder(self.run, runner)
+        self._progress = _open_progress(self.run) if flow_run_context.get() is None else None
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         return self.run.state
 
     def _attempts(self, runner: Any, body: Callable[[FlowEngine], S.State]) -> S.State:
         while True:
-            engine = FlowEngine(self.run, runner, self._recorder, self._results)
+            engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress)
             self.run.run_count += 1
             state = body(engine)
             delay = self._retry_delay(state)
@@ -371,6 +372,8 @@ class _FlowRunner:
 
     def _end(self, state: S.State) -> Any:
         run, flow = self.run, self.flow
+        if self._progress is not None:
+            self._progress.stop()
         run.state = state
         run.ended_at = time.time()
         if state.is_completed():
@@ -408,6 +411,12 @@ def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:
     except ImportError:
         return str(run_key(**parameters) if callable(run_key) else run_key)
     return render_run_key(run_key, parameters)
+
+
+def _open_progress(run: FlowRun) -> Any:
+    from legato.progress import open_progress
+
+    return open_progress(run.name)
 
 
 def _open_results(flow: Flow[Any], run: FlowRun) -> Any:

@@ -47,6 +47,18 @@ class RunFormatter(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now, so a live progress display can redirect it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging() -> None:
     """Give the ``legato`` logger a handler once, unless someone already did."""
     global _configured
@@ -57,7 +69,7 @@ def configure_logging() -> None:
     level = os.environ.get("LEGATO_LOGGING_LEVEL", "INFO").upper()
     logger.setLevel(level)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(RunFormatter())
         logger.addHandler(handler)
         logger.propagate = False
