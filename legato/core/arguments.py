@@ -51,6 +51,8 @@ def extract_upstreams(
     args: tuple[Any, ...], kwargs: dict[str, Any], is_upstream: Callable[[Any], bool]
 ) -> tuple[tuple[Any, ...], dict[str, Any], list[Upstream]]:
     """Return ``(args, kwargs)`` with upstreams replaced by slots, and the upstreams."""
+    if not any(_may_hold(a) for a in args) and not any(_may_hold(v) for v in kwargs.values()):
+        return args, kwargs, []  # the common case for mapped elements: nothing to walk
     found: list[Upstream] = []
     index: dict[int, int] = {}
     walker = _Walker(is_upstream, found, index)
@@ -59,6 +61,14 @@ def extract_upstreams(
     if not found and not walker.unwrapped:
         return args, kwargs, found
     return new_args, new_kwargs, found
+
+
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _may_hold(obj: Any) -> bool:
+    """False for values that certainly contain no future (plain scalars)."""
+    return type(obj) not in _SCALARS
 
 
 class _Walker:

@@ -23,6 +23,9 @@ work list, not recursion, so a 10,000-link chain is no deeper than one link.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import os
 import random
 import threading
 import time
@@ -37,7 +40,8 @@ from legato.core.context import RunInfo, current_tags
 from legato.core.errors import CancelledRun, TaskTimeoutError
 from legato.core.logs import engine_logger, task_run_logger
 from legato.core.timer import timer
-from legato.core.work import Inline, WorkItem
+from legato.core.batching import Backlog, BatchWork, Element
+from legato.core.work import Inline, WorkItem, slot_values
 
 if TYPE_CHECKING:
     from legato.core.flow import FlowRun
@@ -76,6 +80,7 @@ class TaskRun:
         "tags",
         "cache_parameters",
         "settled",
+        "batch_index",
         "__weakref__",
     )
 
@@ -105,6 +110,8 @@ class TaskRun:
         self.cache_parameters: dict[str, Any] | None = None
         #: no more transitions: a final state, or Pending named NotReady
         self.settled = False
+        #: position in the batch its last attempt ran in (its runner future is the batch's)
+        self.batch_index: int | None = None
 
     @property
     def task_name(self) -> str:
@@ -166,6 +173,13 @@ class FlowEngine:
         self.crash: BaseException | None = None
         self.abandoned = 0
         self._sync = runner if isinstance(runner, SyncTaskRunner) else None
+        self._batching = self._sync is None and os.environ.get("LEGATO_BATCHING", "1") != "0"
+        self._concurrency = max(1, int(getattr(runner, "concurrency", None) or getattr(runner, "max_workers", None)
+                                       or os.cpu_count() or 1))
+        self._batch_target = float(getattr(runner, "batch_target_seconds", 0.01 if runner.shares_memory else 0.05))
+        self._backlogs: dict[Any, Backlog] = {}
+        self._batchable_tasks: dict[Any, bool] = {}
+        self._cache_tasks: dict[Any, bool] = {}
 
     # ------------------------------------------------------------------ building the graph
 
@@ -201,16 +215,25 @@ class FlowEngine:
                wait_for: Iterable[Any] | None = None, map_index: int | None = None) -> TaskRun:
         run = self.create(task, args, kwargs, wait_for, map_index)
         run.runner = self.runner
-        self._link(run)
+        if self._link(run):
+            self._settle_all(self._route([run]))
         return run
+
+    def launch(self, runs: list[TaskRun]) -> None:
+        """Start created runs (the elements of a map): link them, and route the ready ones together."""
+        for run in runs:
+            run.runner = self.runner
+        ready = [run for run in runs if self._link(run)]
+        if ready:
+            self._settle_all(self._route(ready))
 
     def _as_task_run(self, source: Any) -> Any:
         """Futures become their task runs; states stay states (already final values)."""
         run = getattr(source, "task_run", None)
         return run if isinstance(run, TaskRun) else source
 
-    def _link(self, run: TaskRun) -> None:
-        """Count the upstreams ``run`` waits for; start it if there are none."""
+    def _link(self, run: TaskRun) -> bool:
+        """Count the upstreams ``run`` waits for; True if there are none (it is ready)."""
         waiting = 0
         with self._lock:
             self._pending.add(run)
@@ -221,17 +244,23 @@ class FlowEngine:
                     source.dependents.append(run)
                     waiting += 1
             run.waiting_on = waiting
-        if waiting == 0:
-            self._start_or_settle(run)
+        return waiting == 0
 
     # ------------------------------------------------------------------ dispatching
 
     def _start_or_settle(self, run: TaskRun) -> None:
-        pending = [(run, self._dispatch(run))]
-        self._settle_all(pending)
+        """Dispatch one run on its own (a retry) and settle it if it cannot run."""
+        self._settle_all([(run, self._dispatch(run))])
 
-    def _dispatch(self, run: TaskRun) -> S.State | None:
-        """Hand a ready run to its runner; return a final state instead if it cannot run."""
+    def _prepare(self, run: TaskRun) -> S.State | tuple[WorkItem, list[Any]] | None:
+        """Open a new attempt of a ready run: its work item and upstream futures.
+
+        Returns a final state instead when the run cannot run (an upstream
+        failed, the flow crashed, its result is cached), or None when it has
+        already settled (cancelled while it waited in a backlog).
+        """
+        if run.settled:
+            return None
         if self.crash is not None:
             return S.Cancelled("the flow run crashed before this task started")
         runner = run.runner
@@ -240,7 +269,7 @@ class FlowEngine:
             slots, upstream_futures = self._resolve_inputs(run, runner)
         except _NotReady as not_ready:
             return S.NotReady(str(not_ready))
-        if self.results is not None and run.run_count == 0 and self.results.wants(run.task):
+        if run.run_count == 0 and self._wants_cache(run.task):
             cached = self._lookup_cache(run, slots, upstream_futures)
             if cached is not None:
                 return cached
@@ -250,12 +279,20 @@ class FlowEngine:
             run.started_at = time.time()
             if self.progress is not None:
                 self.progress.started(run.task.name)
-        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots,
-                        self if runner.shares_memory else None)
-        attempt = run.run_count
+        run.batch_index = None
         run.attempt_open = True
+        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots, self if runner.shares_memory else None)
+        return work, upstream_futures
+
+    def _dispatch(self, run: TaskRun) -> S.State | None:
+        """Hand a ready run to its runner on its own; return a final state instead if it cannot run."""
+        prepared = self._prepare(run)
+        if prepared is None or isinstance(prepared, S.State):
+            return prepared
+        work, upstream_futures = prepared
+        attempt = run.run_count
         try:
-            future = runner.submit(work, upstream_futures)
+            future = run.runner.submit(work, upstream_futures)  # type: ignore[union-attr]
         except BaseException as error:  # a runner that cannot take the work fails the run
             with self._lock:
                 run.attempt_open = False
@@ -266,6 +303,146 @@ class FlowEngine:
             timer.call_later(timeout, self._timed_out, run, attempt)
         future.add_done_callback(lambda f, run=run, attempt=attempt: self._attempt_done(run, attempt, f))
         return None
+
+    # ------------------------------------------------------------------ batches (see legato.core.batching)
+
+    def _route(self, runs: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
+        """Dispatch ready runs: mapped elements through their task's backlog, the rest one by one."""
+        outcomes: list[tuple[TaskRun, S.State | None]] = []
+        pumped: list[Any] = []
+        for run in runs:
+            if self._batchable(run):
+                with self._lock:
+                    backlog = self._backlogs.get(run.task)
+                    if backlog is None:
+                        backlog = self._backlogs[run.task] = Backlog(self._batch_target)
+                    backlog.runs.append(run)
+                if run.task not in pumped:
+                    pumped.append(run.task)
+            else:
+                outcomes.append((run, self._dispatch(run)))
+        for task in pumped:
+            outcomes.extend(self._pump(task))
+        return outcomes
+
+    def _batchable(self, run: TaskRun) -> bool:
+        if run.map_index is None or not self._batching:
+            return False
+        task = run.task
+        decision = self._batchable_tasks.get(task)
+        if decision is None:
+            decision = self._batchable_tasks[task] = task.timeout_seconds is None and not self._wants_cache(task)
+        return decision
+
+    def _wants_cache(self, task: Any) -> bool:
+        """Does the result store look up or persist this task's results? (asked once per task)"""
+        if self.results is None:
+            return False
+        wants = self._cache_tasks.get(task)
+        if wants is None:
+            wants = self._cache_tasks[task] = bool(self.results.wants(task))
+        return wants
+
+    def _pump(self, task: Any) -> list[tuple[TaskRun, S.State | None]]:
+        """Send batches from a task's backlog while fewer than the limit are in flight."""
+        outcomes: list[tuple[TaskRun, S.State | None]] = []
+        backlog = self._backlogs[task]
+        limit = 2 * self._concurrency
+        while True:
+            with self._lock:
+                if not backlog.runs or backlog.in_flight >= limit:
+                    return outcomes
+                size = backlog.sizer.next_size(len(backlog.runs), self._concurrency)
+                chunk = [backlog.runs.popleft() for _ in range(min(size, len(backlog.runs)))]
+                backlog.in_flight += 1
+            outcomes.extend(self._dispatch_batch(task, backlog, chunk))
+
+    def _dispatch_batch(self, task: Any, backlog: Backlog, chunk: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
+        outcomes: list[tuple[TaskRun, S.State | None]] = []
+        runs: list[TaskRun] = []
+        items: list[WorkItem] = []
+        spans: list[tuple[int, int]] = []
+        futures: list[Any] = []
+        for run in chunk:
+            prepared = self._prepare(run)
+            if prepared is None or isinstance(prepared, S.State):
+                outcomes.append((run, prepared))
+                continue
+            work, upstream_futures = prepared
+            spans.append((len(futures), len(futures) + len(upstream_futures)))
+            futures.extend(upstream_futures)
+            items.append(work)
+            runs.append(run)
+        if not runs:
+            with self._lock:
+                backlog.in_flight -= 1
+            return outcomes
+        attempts = [run.run_count for run in runs]
+        try:
+            future = self.runner.submit(BatchWork(items, spans), futures)
+        except BaseException as error:
+            with self._lock:
+                backlog.in_flight -= 1
+                for run in runs:
+                    run.attempt_open = False
+            for run, attempt in zip(runs, attempts):
+                outcomes.append((run, self._failure_state(run, error, attempt)))
+            return outcomes
+        for index, run in enumerate(runs):
+            run.runner_future = future
+            run.batch_index = index
+        future.add_done_callback(lambda f: self._batch_done(task, backlog, runs, attempts, f))
+        return outcomes
+
+    def _batch_done(self, task: Any, backlog: Backlog, runs: list[TaskRun], attempts: list[int], future: Any) -> None:
+        try:
+            seconds, results = future.result()
+        except BaseException as error:  # the call failed as a whole: cancelled, unserializable, worker lost
+            results, failure = None, error
+        with self._lock:
+            backlog.in_flight -= 1
+        outcomes: list[tuple[TaskRun, S.State | None]] = []
+        if results is None:
+            outcomes = self._batch_failed(runs, attempts, failure)
+        else:
+            backlog.sizer.observe(seconds, len(results))
+            remote = not self.runner.shares_memory
+            for index, (run, attempt) in enumerate(zip(runs, attempts)):
+                with self._lock:
+                    if not run.attempt_open or run.run_count != attempt:
+                        continue
+                    run.attempt_open = False
+                if index >= len(results):  # the batch stopped at an interrupt before this element
+                    run.run_count -= 1
+                    outcomes.append((run, self._dispatch(run)))
+                    continue
+                ok, value = results[index]
+                if ok:
+                    data = S.ResultRef(functools.partial(_element_result, future, index)) if remote else value
+                    outcomes.append((run, self._completed(run, data)))
+                else:
+                    outcomes.append((run, self._failure_state(run, value, attempt)))
+        outcomes.extend(self._pump(task))
+        self._settle_all(outcomes)
+
+    def _batch_failed(self, runs: list[TaskRun], attempts: list[int], failure: BaseException
+                      ) -> list[tuple[TaskRun, S.State | None]]:
+        """A whole batch failed: run each element again on its own, so only a culprit fails."""
+        outcomes: list[tuple[TaskRun, S.State | None]] = []
+        cancelled = isinstance(failure, concurrent.futures.CancelledError)
+        for run, attempt in zip(runs, attempts):
+            with self._lock:
+                if not run.attempt_open or run.run_count != attempt:
+                    continue
+                run.attempt_open = False
+            if cancelled:
+                outcomes.append((run, S.Cancelled(f"the runner cancelled this task: {failure!r}")))
+            elif len(runs) > 1 and self.crash is None:
+                run.run_count -= 1  # not the element's fault (yet): this attempt does not count
+                outcomes.append((run, self._dispatch(run)))
+            else:
+                outcomes.append((run, self._failure_state(run, failure, attempt)))
+        return outcomes
 
     def _resolve_inputs(self, run: TaskRun, runner: TaskRunner) -> tuple[list[int | Inline] | None, list[Any]]:
         for waited in run.wait_for:
@@ -280,7 +457,8 @@ class FlowEngine:
             if value is not _USE_FUTURE:
                 slots.append(Inline(value))
             elif source.runner is runner and not runner.shares_memory and source.runner_future is not None:
-                slots.append(len(futures))
+                index = len(futures)
+                slots.append(index if source.batch_index is None else Element(index, source.batch_index))
                 futures.append(source.runner_future)
             else:
                 slots.append(Inline(source.state.result()))
@@ -290,7 +468,7 @@ class FlowEngine:
         """Ask the result store for this run's result; remember its parameters for storing later."""
         args, kwargs = run.args, run.kwargs
         if slots is not None:
-            values = [s.value if isinstance(s, Inline) else futures[s].result() for s in slots]
+            values = slot_values(slots, [f.result() for f in futures])
             args, kwargs = fill_slots(args, values), fill_slots(kwargs, values)
         run.cache_parameters = run.task.bind(args, kwargs)
         hit, value = self.results.lookup(run.task, run.info(), run.cache_parameters)
@@ -393,11 +571,11 @@ class FlowEngine:
     def _settle_all(self, work: list[tuple[TaskRun, S.State | None]]) -> None:
         """Put runs into final states and start (or settle) the dependents that became ready."""
         while work:
-            run, state = work.pop()
-            if state is None:
-                continue
-            for ready in self._settle(run, state):
-                work.append((ready, self._dispatch(ready)))
+            ready: list[TaskRun] = []
+            for run, state in work:
+                if state is not None:
+                    ready.extend(self._settle(run, state))
+            work = self._route(ready) if ready else []
 
     def _settle(self, run: TaskRun, state: S.State) -> list[TaskRun]:
         ready: list[TaskRun] = []
@@ -474,7 +652,7 @@ class FlowEngine:
             except _NotReady as not_ready:
                 self._settle_all([(run, S.NotReady(str(not_ready)))])
                 return run
-            if self.results is not None and run.run_count == 0 and self.results.wants(task):
+            if run.run_count == 0 and self._wants_cache(task):
                 cached = self._lookup_cache(run, slots, [])
                 if cached is not None:
                     self._settle_all([(run, cached)])
@@ -569,6 +747,11 @@ class _DirectRunner:
 
 _DIRECT: Any = _DirectRunner()
 _USE_FUTURE = object()
+
+
+def _element_result(future: Any, index: int) -> Any:
+    """The value of element ``index`` of a batch, fetched from a remote runner on demand."""
+    return future.result()[1][index][1]
 
 
 def _sources(run: TaskRun) -> Iterable[TaskRun]:

@@ -168,10 +168,19 @@ class Task(Generic[R]):
         """Submit one run per element of the iterable arguments (see :mod:`legato.core.mapping`)."""
         engine = _require_engine(self, "map")
         futures = LegatoFutureList()
-        resolve = _resolve_for_map
         wait_for = list(wait_for) if wait_for is not None else None
-        for index, (call_args, call_kwargs) in enumerate(expand_map(self.name, self.signature, args, kwargs, resolve)):
-            futures.append(LegatoFuture(engine.submit(self, call_args, call_kwargs, wait_for, map_index=index)))
+        chunk = []
+        for index, (call_args, call_kwargs) in enumerate(
+            expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
+        ):
+            run = engine.create(self, call_args, call_kwargs, wait_for, map_index=index)
+            futures.append(LegatoFuture(run))
+            chunk.append(run)
+            if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made
+                engine.launch(chunk)
+                chunk = []
+        if chunk:
+            engine.launch(chunk)
         return futures
 
     def __repr__(self) -> str:
@@ -185,6 +194,9 @@ class Task(Generic[R]):
         bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
         bound._signature = None
         return bound
+
+
+_LAUNCH_CHUNK = 1024
 
 
 def _resolve_for_map(value: Any) -> Any:

@@ -77,7 +77,7 @@ class WorkItem:
     def __call__(self, *upstream_values: Any) -> Any:
         args, kwargs = self.args, self.kwargs
         if self.slots is not None:
-            values = [s.value if isinstance(s, Inline) else upstream_values[s] for s in self.slots]
+            values = slot_values(self.slots, upstream_values)
             args = fill_slots(args, values)
             kwargs = fill_slots(kwargs, values)
         task = self.task
@@ -96,6 +96,20 @@ class WorkItem:
 
     def __repr__(self) -> str:
         return f"WorkItem({self.info.name!r})"
+
+
+def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
+    """The value for each argument slot: carried inline, an upstream's, or one element of an upstream batch."""
+    values = []
+    for slot in slots:
+        kind = type(slot)
+        if kind is Inline:
+            values.append(slot.value)
+        elif kind is int:
+            values.append(upstream_values[slot])
+        else:
+            values.append(slot.pick(upstream_values))
+    return values
 
 
 def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:
@@ -121,4 +135,4 @@ def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:
         return pool.submit(asyncio.run, bounded()).result()
 
 
-__all__ = ["Inline", "WorkItem"]
+__all__ = ["Inline", "WorkItem", "slot_values"]
