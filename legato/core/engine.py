@@ -717,15 +717,24 @@ class FlowEngine:
                 return False
         return True
 
-    def cancel_pending(self, reason: str) -> int:
-        """Settle every run that has not finished as Cancelled; return how many."""
+    def cancel_pending(self, reason: str, abandon: bool = False) -> int:
+        """Settle every run that has not finished as Cancelled; return how many.
+
+        Queued work is cancelled in the runner. With ``abandon``, work already
+        running is given up too (the runner kills it if it can, and does not
+        wait for it at shutdown); without, shutdown waits for it to end.
+        """
         with self._lock:
             pending = [r for r in self._pending if not r.settled]
             for run in pending:
                 run.attempt_open = False
         for run in pending:
-            if run.runner_future is not None:
-                run.runner_future.cancel()
+            future = run.runner_future
+            if future is not None:
+                if abandon and run.runner is not None:
+                    run.runner.abort(future)
+                else:
+                    future.cancel()
         self._settle_all([(run, S.Cancelled(reason)) for run in pending])
         return len(pending)
 

@@ -12,6 +12,7 @@ working for code that does not know legato::
     ├── UnfinishedRun (RuntimeError)     result() of a run that is not final
     │   └── UpstreamNotReady             a task did not run: an upstream failed
     ├── TaskTimeoutError (TimeoutError)  a task ran longer than timeout_seconds
+    ├── FlowTimeoutError (TimeoutError)  a flow ran longer than timeout_seconds
     ├── CancelledRun                     the run was cancelled before it finished
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
@@ -58,6 +59,10 @@ class TaskTimeoutError(LegatoError, TimeoutError):
     """A task ran longer than its ``timeout_seconds``."""
 
 
+class FlowTimeoutError(LegatoError, TimeoutError):
+    """A flow run (its body and its tasks) ran longer than its ``timeout_seconds``."""
+
+
 class CancelledRun(LegatoError):
     """The run was cancelled before it finished."""
 
@@ -85,6 +90,7 @@ class WorkerCrashedError(RunnerError):
 __all__ = [
     "CancelledRun",
     "CrashedRun",
+    "FlowTimeoutError",
     "LegatoError",
     "MappingError",
     "MappingLengthMismatch",

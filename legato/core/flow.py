@@ -33,7 +33,7 @@ from legato.core import states as S
 from legato.core.arguments import replace_futures
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
 from legato.core.engine import FlowEngine, _is_upstream, format_error
-from legato.core.errors import CancelledRun, ParameterTypeError
+from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.retries import RetryPolicy
 
@@ -325,10 +325,12 @@ class _FlowRunner:
 
     def _body_sync(self, engine: FlowEngine) -> S.State:
         token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
+        started = time.monotonic()
         try:
             call_args, call_kwargs = self.flow._call_arguments(self.parameters)
             result = self.flow.fn(*call_args, **call_kwargs)
-            engine.wait_all()
+            if not self._wait_within_timeout(engine, started):
+                return self._timed_out(engine)
             if engine.crash is not None:
                 raise engine.crash
             return S.Completed(self._resolve(result))
@@ -336,6 +338,22 @@ class _FlowRunner:
             return self._failed(engine, error)
         finally:
             flow_run_context.reset(token)
+
+    def _wait_within_timeout(self, engine: FlowEngine, started: float) -> bool:
+        """Wait for every task; False if the flow's ``timeout_seconds`` ran out first."""
+        timeout = self.flow.timeout_seconds
+        if timeout is None:
+            engine.wait_all()
+            return True
+        remaining = timeout - (time.monotonic() - started)
+        return remaining > 0 and engine.wait_all(remaining)
+
+    def _timed_out(self, engine: FlowEngine) -> S.State:
+        timeout = self.flow.timeout_seconds
+        cancelled = engine.cancel_pending(f"the flow run exceeded its timeout of {timeout} s", abandon=True)
+        error = FlowTimeoutError(f"flow run {self.run.name!r} exceeded its timeout of {timeout} s "
+                                 f"({cancelled} unfinished task run(s) cancelled)")
+        return S.TimedOut(error)
 
     def _resolve(self, result: Any) -> Any:
         def value(source: Any) -> Any:

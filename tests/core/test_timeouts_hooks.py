@@ -194,3 +194,25 @@ def test_flow_hooks():
         ("cancellation", "cancelled", "Cancelled"),
         ("crashed", "crashed", "Crashed"),
     ]
+
+
+def test_flow_timeout_cancels_unfinished_tasks_and_fails_timed_out():
+    from legato.core.errors import FlowTimeoutError
+
+    release = threading.Event()
+
+    @task
+    def slow(i):
+        release.wait(5)
+
+    @flow(timeout_seconds=0.3, task_runner=ThreadPoolTaskRunner(1))
+    def pipeline():
+        slow.map(range(5))
+
+    started = time.monotonic()
+    state = pipeline(return_state=True)
+    release.set()
+    assert state.is_failed() and state.name == "TimedOut"
+    assert isinstance(state.result(raise_on_failure=False), FlowTimeoutError)
+    assert "cancelled" in str(state.result(raise_on_failure=False))
+    assert time.monotonic() - started < 4
