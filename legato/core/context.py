@@ -56,6 +56,7 @@ task_run_context: contextvars.ContextVar[TaskRunContext | None] = contextvars.Co
     "legato_task_run", default=None
 )
 _tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("legato_tags", default=frozenset())
+_runner_options: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("legato_runner_options", default={})
 
 
 def get_run_context() -> TaskRunContext | FlowRunContext:
@@ -89,6 +90,24 @@ def current_tags() -> frozenset[str]:
     return _tags.get()
 
 
+@contextmanager
+def runner_options(**options: Any) -> Iterator[dict[str, Any]]:
+    """Backend options (Ray's ``num_cpus``, ...) for every task run created inside the block.
+
+    They are captured when the run is created, so they hold even when the run
+    starts later, from another thread, once its upstreams finish.
+    """
+    token = _runner_options.set({**_runner_options.get(), **options})
+    try:
+        yield _runner_options.get()
+    finally:
+        _runner_options.reset(token)
+
+
+def current_runner_options() -> dict[str, Any]:
+    return _runner_options.get()
+
+
 __all__ = [
     "FlowRunContext",
     "RunInfo",
@@ -96,5 +115,6 @@ __all__ = [
     "current_engine",
     "current_tags",
     "get_run_context",
+    "runner_options",
     "tags",
 ]

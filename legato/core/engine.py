@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from legato.core import states as S
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream, extract_upstreams, fill_slots
-from legato.core.context import RunInfo, current_tags
+from legato.core.context import RunInfo, current_runner_options, current_tags
 from legato.core.errors import CancelledRun, TaskTimeoutError
 from legato.core.logs import engine_logger, task_run_logger
 from legato.core.timer import timer
@@ -81,6 +81,7 @@ class TaskRun:
         "cache_parameters",
         "settled",
         "batch_index",
+        "options",
         "__weakref__",
     )
 
@@ -112,6 +113,8 @@ class TaskRun:
         self.settled = False
         #: position in the batch its last attempt ran in (its runner future is the batch's)
         self.batch_index: int | None = None
+        #: backend options from a ``runner_options(...)`` block around its creation
+        self.options: dict[str, Any] | None = None
 
     @property
     def task_name(self) -> str:
@@ -198,6 +201,9 @@ class FlowEngine:
         extra_tags = current_tags()
         if extra_tags:
             run.tags = run.tags | extra_tags
+        options = current_runner_options()
+        if options:
+            run.options = {**task.runner_options, **options}
         run.args, run.kwargs, run.upstreams = extract_upstreams(args, kwargs, _is_upstream)
         for upstream in run.upstreams:
             upstream.source = self._as_task_run(upstream.source)
@@ -273,16 +279,20 @@ class FlowEngine:
             cached = self._lookup_cache(run, slots, upstream_futures)
             if cached is not None:
                 return cached
+        self._begin_attempt(run)
+        run.batch_index = None
+        run.attempt_open = True
+        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots, self if runner.shares_memory else None,
+                        run.options)
+        return work, upstream_futures
+
+    def _begin_attempt(self, run: TaskRun) -> None:
         run.run_count += 1
         run.state = S.Running() if run.run_count == 1 else S.Retrying()
         if run.started_at is None:
             run.started_at = time.time()
             if self.progress is not None:
                 self.progress.started(run.task.name)
-        run.batch_index = None
-        run.attempt_open = True
-        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots, self if runner.shares_memory else None)
-        return work, upstream_futures
 
     def _dispatch(self, run: TaskRun) -> S.State | None:
         """Hand a ready run to its runner on its own; return a final state instead if it cannot run."""
@@ -396,7 +406,7 @@ class FlowEngine:
 
     def _batch_done(self, task: Any, backlog: Backlog, runs: list[TaskRun], attempts: list[int], future: Any) -> None:
         try:
-            seconds, results = future.result()
+            seconds, results = self.runner.batch_outcomes(future)
         except BaseException as error:  # the call failed as a whole: cancelled, unserializable, worker lost
             results, failure = None, error
         with self._lock:
@@ -657,12 +667,7 @@ class FlowEngine:
                 if cached is not None:
                     self._settle_all([(run, cached)])
                     return run
-            run.run_count += 1
-            run.state = S.Running() if run.run_count == 1 else S.Retrying()
-            if run.started_at is None:
-                run.started_at = time.time()
-                if self.progress is not None:
-                    self.progress.started(task.name)
+            self._begin_attempt(run)
             work = WorkItem(task, run.args, run.kwargs, run.info(), slots, self)
             try:
                 value = _call_with_timeout(work, task.timeout_seconds, run.name)

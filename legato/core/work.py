@@ -36,7 +36,7 @@ class Inline:
 
 
 class WorkItem:
-    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "started")
+    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "started", "_options")
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class WorkItem:
         info: RunInfo,
         slots: list[int | Inline] | None,
         engine: FlowEngine | None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.task = task
         self.args = args
@@ -56,6 +57,7 @@ class WorkItem:
         self.engine = engine
         self.key = f"{info.name}-{info.id}"
         self.started: float | None = None
+        self._options = options
 
     @property
     def task_name(self) -> str:
@@ -63,7 +65,8 @@ class WorkItem:
 
     @property
     def options(self) -> dict[str, Any]:
-        return self.task.runner_options
+        """Backend options: the task's ``runner_options``, updated by a ``runner_options(...)`` block."""
+        return self._options if self._options is not None else self.task.runner_options
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self.__slots__}
