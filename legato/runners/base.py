@@ -86,6 +86,17 @@ class TaskRunner(abc.ABC):
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
         """Start ``work(*values_of(upstream))`` and return a future for its value."""
 
+    def batch_outcomes(self, future: RunnerFuture) -> tuple[float, list[tuple[bool, Any]]]:
+        """How each element of a finished batch ended: ``(seconds, [(ok, value_or_error), ...])``.
+
+        Batches (:class:`legato.core.batching.BatchWork`) carry many elements
+        of a map in one call. A runner that keeps results remote overrides
+        this to report success or failure per element without fetching the
+        values (``value`` may then be a placeholder; the engine fetches a
+        value only when someone asks for it).
+        """
+        return future.result()
+
     def abort(self, future: RunnerFuture) -> None:
         """Stop a submitted work item if the backend can (used for timeouts)."""
         future.cancel()
