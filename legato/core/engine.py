@@ -174,9 +174,7 @@ class FlowEngine:
         self._all_done.set()
         self._pending: set[TaskRun] = set()
         self.crash: BaseException | None = None
-        self.abandoned = 0
-        self._sync = runner if isinstance(runner, SyncTaskRunner) else None
-        self._batching = self._sync is None and os.environ.get("LEGATO_BATCHING", "1") != "0"
+        self._batching = not isinstance(runner, SyncTaskRunner) and os.environ.get("LEGATO_BATCHING", "1") != "0"
         self._concurrency = max(1, int(getattr(runner, "concurrency", None) or getattr(runner, "max_workers", None)
                                        or os.cpu_count() or 1))
         self._batch_target = float(getattr(runner, "batch_target_seconds", 0.01 if runner.shares_memory else 0.05))
@@ -536,7 +534,6 @@ class FlowEngine:
             if not run.attempt_open or run.run_count != attempt:
                 return
             run.attempt_open = False
-            self.abandoned += 1
         if run.runner_future is not None and run.runner is not None:
             run.runner.abort(run.runner_future)
         error = TaskTimeoutError(f"task run {run.name!r} exceeded its timeout of {run.task.timeout_seconds} s")

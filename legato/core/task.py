@@ -170,17 +170,19 @@ class Task(Generic[R]):
         futures = LegatoFutureList()
         wait_for = list(wait_for) if wait_for is not None else None
         chunk = []
-        for index, (call_args, call_kwargs) in enumerate(
-            expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
-        ):
-            run = engine.create(self, call_args, call_kwargs, wait_for, map_index=index)
-            futures.append(LegatoFuture(run))
-            chunk.append(run)
-            if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made
+        try:
+            for index, (call_args, call_kwargs) in enumerate(
+                expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
+            ):
+                run = engine.create(self, call_args, call_kwargs, wait_for, map_index=index)
+                futures.append(LegatoFuture(run))
+                chunk.append(run)
+                if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made
+                    engine.launch(chunk)
+                    chunk = []
+        finally:  # an element that cannot be made must not strand the ones made before it
+            if chunk:
                 engine.launch(chunk)
-                chunk = []
-        if chunk:
-            engine.launch(chunk)
         return futures
 
     def __repr__(self) -> str:

@@ -110,3 +110,16 @@ def test_map_names_runs_with_their_index():
 def test_map_with_bad_keyword_raises_type_error_naming_the_task():
     with pytest.raises(TypeError, match="combine"):
         run(lambda: combine.map([1], nope=[1]))
+
+
+def test_an_element_that_cannot_be_made_does_not_strand_the_others():
+    @task(task_run_name=lambda x: f"item-{10 // (x - 3)}")
+    def fragile(x):
+        return x
+
+    @flow
+    def pipeline():
+        return fragile.map(range(10))
+
+    with pytest.raises(ValueError, match="task_run_name"):
+        pipeline()  # returns (with the error) instead of waiting for elements 0-2 forever
