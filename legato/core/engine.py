@@ -299,16 +299,21 @@ class FlowEngine:
             return prepared
         work, upstream_futures = prepared
         attempt = run.run_count
+        runner = run.runner
+        assert runner is not None
+        timeout = run.task.timeout_seconds if not run.task.is_async else None  # async: enforced in the task
+        arm = functools.partial(timer.call_later, timeout, self._timed_out, run, attempt)
+        if timeout is not None and not runner.reports_start:
+            arm()  # counted from submission: the runner cannot say when the task starts
         try:
-            future = run.runner.submit(work, upstream_futures)  # type: ignore[union-attr]
+            future = runner.submit(work, upstream_futures)
         except BaseException as error:  # a runner that cannot take the work fails the run
             with self._lock:
                 run.attempt_open = False
             return self._failure_state(run, error, attempt)
         run.runner_future = future
-        timeout = run.task.timeout_seconds
-        if timeout is not None and not run.task.is_async:
-            timer.call_later(timeout, self._timed_out, run, attempt)
+        if timeout is not None and runner.reports_start:
+            future.add_start_callback(lambda _future: arm())  # type: ignore[attr-defined]
         future.add_done_callback(lambda f, run=run, attempt=attempt: self._attempt_done(run, attempt, f))
         return None
 
@@ -722,9 +727,9 @@ class FlowEngine:
     def cancel_pending(self, reason: str, abandon: bool = False) -> int:
         """Settle every run that has not finished as Cancelled; return how many.
 
-        Queued work is cancelled in the runner. With ``abandon``, work already
-        running is given up too (the runner kills it if it can, and does not
-        wait for it at shutdown); without, shutdown waits for it to end.
+        Queued work is cancelled in the runner. Work already running is
+        stopped where the runner can kill it (processes, Ray); on threads it
+        is waited for at shutdown, unless ``abandon`` gives it up too.
         """
         with self._lock:
             pending = [r for r in self._pending if not r.settled]
@@ -732,11 +737,11 @@ class FlowEngine:
                 run.attempt_open = False
         for run in pending:
             future = run.runner_future
-            if future is not None:
-                if abandon and run.runner is not None:
-                    run.runner.abort(future)
+            if future is not None and run.runner is not None:
+                if abandon or not run.runner.shares_memory:
+                    run.runner.abort(future)  # processes and Ray kill what is running
                 else:
-                    future.cancel()
+                    future.cancel()  # threads cannot be killed: shutdown waits for them
         self._settle_all([(run, S.Cancelled(reason)) for run in pending])
         return len(pending)
 

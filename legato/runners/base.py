@@ -67,6 +67,9 @@ class TaskRunner(abc.ABC):
     #: tasks run in the flow's own process, so work items are not serialized
     #: and a task may submit more tasks to the flow's engine directly
     shares_memory: ClassVar[bool] = False
+    #: its futures have ``add_start_callback(fn)``, called when a worker starts the
+    #: task; timeouts then count from the start instead of from submission
+    reports_start: ClassVar[bool] = False
 
     _started: bool = False
 

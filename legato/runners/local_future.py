@@ -21,13 +21,14 @@ _PENDING, _RUNNING, _DONE, _CANCELLED = range(4)
 
 
 class LocalFuture:
-    __slots__ = ("_state", "_result", "_error", "_callbacks", "thread")
+    __slots__ = ("_state", "_result", "_error", "_callbacks", "_start_callbacks", "thread")
 
     def __init__(self) -> None:
         self._state = _PENDING
         self._result: Any = None
         self._error: BaseException | None = None
         self._callbacks: list[Callable[[LocalFuture], object]] | None = None
+        self._start_callbacks: list[Callable[[LocalFuture], object]] | None = None
         #: the worker thread running it, so a timed-out call can be marked abandoned
         self.thread: threading.Thread | None = None
 
@@ -40,6 +41,14 @@ class LocalFuture:
                     self._callbacks = [fn]
                 else:
                     self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def add_start_callback(self, fn: Callable[[LocalFuture], object], /) -> None:
+        """Call ``fn(self)`` when a worker starts the work (at once if it has): where timeouts count from."""
+        with _lock:
+            if self._state == _PENDING:
+                self._start_callbacks = [*(self._start_callbacks or ()), fn]
                 return
         fn(self)
 
@@ -79,7 +88,9 @@ class LocalFuture:
             if self._state == _CANCELLED:
                 return False
             self._state = _RUNNING
-            return True
+            started, self._start_callbacks = self._start_callbacks, None
+        self._fire(started)
+        return True
 
     def set_result(self, result: Any) -> None:
         with _lock:

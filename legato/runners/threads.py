@@ -30,6 +30,7 @@ _STOP = None
 class ThreadPoolTaskRunner(TaskRunner):
     name = "threads"
     shares_memory = True
+    reports_start = True
 
     def __init__(self, max_workers: int | None = None) -> None:
         if max_workers is not None and max_workers < 1:

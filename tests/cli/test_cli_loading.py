@@ -71,7 +71,10 @@ def test_a_file_that_fails_to_import_is_a_usage_error(tmp_path):
     assert "broken_flows" not in sys.modules
 
 
-def test_a_file_named_like_an_imported_module_gets_its_own_name(tmp_path):
+def test_a_file_named_like_an_imported_module_gets_its_own_name(tmp_path, monkeypatch):
+    # load_module puts the file's folder on sys.path (as `legato run` needs); a
+    # folder holding json.py must not stay there for the rest of the session
+    monkeypatch.setattr(sys, "path", list(sys.path))
     clash = tmp_path / "json.py"
     clash.write_text("X = 1\n")
     from legato.cli.loading import load_module

@@ -1,0 +1,424 @@
+"""``RayTaskRunner``: tasks run as Ray tasks (prefect-ray's runner).
+
+::
+
+    flow process                                        Ray
+    ─────────────                                       ───
+    engine ─submit(work, upstream)─▶ _execute.remote(work, *upstream value refs)
+       ▲                                 │  returns two refs: (status, value)
+       │                                 ▼
+       └─ engine callback ◀─ legato-ray-callbacks thread ◀─ status ref resolved
+
+Each work item runs as a Ray task with two returns: a tiny *status* (None;
+or the task's exception with its remote traceback text; or, for a batch of
+map elements, how each element ended) and the *value*.
+The runner learns how a task ended from the status alone, so the value stays
+in Ray's object store: a downstream task is submitted with its upstream's
+value ``ObjectRef`` as a top-level argument, and Ray hands the value to the
+worker that needs it. The flow process fetches a value only when someone
+asks for it (``future.result()``). (Ray keeps values under 100 KB in the
+memory of the process that owns the ref, here the flow process, as bytes; it
+never unpickles them there unless asked.)
+
+Ray delivers completions on threads of its own core worker; the runner moves
+them to one thread of its own (``legato-ray-callbacks``) before running the
+engine's callbacks, which may submit more Ray tasks.
+
+Failures:
+
+* a task that raises fails with its own exception, its remote traceback
+  text attached as ``__cause__`` (as loky and ``concurrent.futures`` do);
+  legato's ``retries`` count these (Ray's ``retry_exceptions`` stays off);
+* a worker process that dies under a task is handled by Ray, which reruns
+  the task up to ``max_retries`` times (default 3; set it per task in
+  ``runner_options``). These reruns are invisible to legato and not counted
+  as retries. If the task still cannot finish, the run fails with
+  :class:`~legato.core.errors.WorkerCrashedError` naming it;
+* ``timeout_seconds``: the Ray task is force-cancelled, which kills the
+  worker process running it.
+
+Per-task Ray options (``num_cpus``, ``num_gpus``, ``memory``, ``resources``,
+``max_retries``, ...) come from ``@task(runner_options=...)`` (everything
+under a ``"ray"`` key too), and from :func:`remote_options` around
+``submit``/``map``; keys meant for other runners are ignored.
+
+Tasks that submit tasks: on a worker, each task runs with a small engine of
+its own (see :mod:`legato.runners._remote`), so ``other.submit(x)``
+inside a task becomes a Ray task too. A task waiting on such runs blocks in
+``ray.wait``, so Ray lends its CPU to other tasks meanwhile and waiting
+parents cannot starve their children.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError, Future, InvalidStateError, ThreadPoolExecutor
+from contextlib import contextmanager
+
+from legato.core.context import runner_options
+from typing import TYPE_CHECKING, Any
+
+from legato.core.errors import MissingDependencyError, RunnerError, SerializationError, WorkerCrashedError
+from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_error
+from legato.runners._remote import Summary, is_batch, item_names, run_with_engine, summarize_batch, unpack_summary
+from legato.runners.base import RunnerFuture, TaskRunner, WorkItem
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+
+logger = logging.getLogger("legato.runners.ray")
+
+#: options a task's ``runner_options`` may give Ray directly
+RAY_OPTIONS = frozenset({
+    "num_cpus", "num_gpus", "memory", "resources", "accelerator_type", "max_retries",
+    "scheduling_strategy", "runtime_env", "label_selector", "placement_group",
+})
+
+@contextmanager
+def remote_options(**options: Any) -> Iterator[dict[str, Any]]:
+    """Ray options for the tasks submitted inside the block (prefect-ray's ``remote_options``).
+
+    ::
+
+        with remote_options(num_cpus=2, memory=2**30):
+            big.submit(x)
+
+    The options are captured when each task run is created (through
+    :func:`legato.core.context.runner_options`), so they also hold for a
+    task that waits for upstream futures and reaches Ray later.
+    """
+    with runner_options(**options) as merged:
+        yield merged
+
+
+def _require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as error:
+        raise MissingDependencyError(
+            "the 'ray' task runner needs the 'ray' package: pip install \"legato[ray]\""
+        ) from error
+
+
+class RayTaskRunner(TaskRunner):
+    """Run tasks on Ray: a local Ray started for the flow, or an existing cluster.
+
+    ``address`` is passed to ``ray.init`` (``"auto"``, ``"ray://host:10001"``);
+    ``init_kwargs`` add to it. If Ray is already initialized in this process
+    the runner uses it as it is, and leaves it running; it shuts down only a
+    Ray it started.
+    """
+
+    name = "ray"
+    shares_memory = False
+
+    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None) -> None:
+        _require_ray()
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self._reset()
+
+    def _reset(self) -> None:
+        self._owns_ray = False
+        self._nested = False  # a runner inside a Ray task, for the tasks that task submits
+        self._in_flight: set[RayTaskFuture] = set()
+        self._in_flight_lock = threading.Lock()
+
+    @classmethod
+    def _inside_task(cls) -> RayTaskRunner:
+        runner = cls()
+        runner._nested = True
+        runner._started = True
+        return runner
+
+    def start(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            logger.debug("using the Ray already initialized in this process")
+        else:
+            kwargs = {**_init_defaults(self.address), **self.init_kwargs}
+            if self.address is not None:
+                kwargs["address"] = self.address
+            ray.init(**kwargs)
+            self._owns_ray = True
+        super().start()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+        self._reset()
+        super().shutdown(wait, cancel_futures=cancel_futures)
+
+    def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
+        args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
+        options = _task_options(work)
+        try:
+            status_ref, value_ref = _remote_function().options(**options).remote(work, *args)
+        except TypeError as error:  # Ray could not serialize the work item
+            raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
+        future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
+        future._status_ref = status_ref  # kept alive until it resolves
+        if self._nested:
+            with self._in_flight_lock:
+                self._in_flight.add(future)
+        status_ref.future().add_done_callback(future._status_arrived)
+        return future
+
+    def batch_outcomes(self, future: RayTaskFuture) -> Summary:
+        """How each element of a batch ended, without fetching the values (see :mod:`legato.runners._remote`)."""
+        if future.summary is None:
+            return future.result()
+        Future.result(future)  # raises if the call failed as a whole
+        return unpack_summary(future.summary, future.names or [])
+
+    @property
+    def concurrency(self) -> int:
+        """CPUs in the Ray cluster (the engine sizes map batches by it)."""
+        if self._nested:  # inside a task: no GCS round trip per task
+            return os.cpu_count() or 1
+        import ray
+
+        try:
+            return max(1, int(ray.cluster_resources().get("CPU", 1)))
+        except Exception:  # not initialized
+            return 1
+
+    def abort(self, future: RunnerFuture) -> None:
+        """Force-cancel the Ray task: the worker process running it is killed."""
+        ref = getattr(future, "object_ref", None)
+        if ref is None:
+            future.cancel()
+            return
+        import ray
+
+        try:
+            ray.cancel(ref, force=True)
+        except Exception as error:  # already finished, or a Ray that refuses
+            logger.debug("ray.cancel(force=True) of %r failed: %r", future, error)
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Inside a Ray task, wait in ``ray.wait`` so Ray lends this task's CPU to others meanwhile."""
+        if event.is_set() or not self._nested:
+            return event.wait(timeout)
+        import ray
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reported: set[Any] = set()
+        while not event.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            step = _WAIT_STEP if remaining is None else min(_WAIT_STEP, remaining)
+            refs = [ref for ref in self._pending_refs() if ref not in reported]
+            if refs:
+                ready, _ = ray.wait(refs, num_returns=1, timeout=step, fetch_local=False)
+                reported.update(ready)
+            else:
+                event.wait(step)
+        return True
+
+    def _pending_refs(self) -> list[Any]:
+        with self._in_flight_lock:
+            self._in_flight = {f for f in self._in_flight if f._status_ref is not None}
+            return [f._status_ref for f in self._in_flight]
+
+    def __repr__(self) -> str:
+        return f"RayTaskRunner(address={self.address!r}, init_kwargs={self.init_kwargs!r})"
+
+
+class RayTaskFuture(Future):  # type: ignore[type-arg]
+    """Settles when the Ray task ends; ``result()`` fetches the value from Ray.
+
+    ``object_ref`` is the value's ``ObjectRef``, what downstream tasks receive.
+    """
+
+    def __init__(self, object_ref: ObjectRef, name: str, names: list[str] | None = None) -> None:
+        super().__init__()
+        self.object_ref = object_ref
+        self.name = name
+        #: for a batch: its elements' run names, and how each ended (set when it finishes)
+        self.names = names
+        self.summary: Summary | None = None
+        self._status_ref: ObjectRef | None = None
+        self._value: Any = _UNSET
+
+    def result(self, timeout: float | None = None) -> Any:
+        super().result(timeout)  # raises the task's error, CancelledError or TimeoutError
+        if self._value is not _UNSET:
+            return self._value
+        import ray
+
+        try:
+            value = ray.get(self.object_ref, timeout=timeout)
+        except Exception as error:
+            raise _translate(error, self.name) from None
+        if self.names is not None:  # a batch: its elements' values are asked for one by one
+            self._value = value
+        return value
+
+    def cancel(self) -> bool:
+        if self.cancelled():
+            return True
+        if not super().cancel():
+            return False
+        try:
+            import ray
+
+            ray.cancel(self.object_ref)
+        except Exception as error:  # already finished
+            logger.debug("ray.cancel of %r failed: %r", self, error)
+        return True
+
+    # -- called by the runner only
+
+    def _status_arrived(self, status_future: Future) -> None:  # type: ignore[type-arg]
+        try:
+            _callback_executor().submit(self._settle, status_future)
+        except RuntimeError:  # the interpreter is exiting: no new threads
+            self._settle(status_future)
+
+    def _settle(self, status_future: Future) -> None:  # type: ignore[type-arg]
+        self._status_ref = None
+        outcome: BaseException | None = None
+        try:
+            status = status_future.result()
+        except BaseException as error:
+            outcome = _translate(error, self.name)
+        else:
+            if status is not None and status[0] == _FAILED:
+                outcome = unpack_error(status[1], _serializer(), self.name)
+            elif status is not None:
+                self.summary = status[1]
+        try:
+            if isinstance(outcome, CancelledError):
+                super().cancel()
+            elif outcome is None:
+                self.set_result(None)
+            else:
+                self.set_exception(outcome)
+        except InvalidStateError:  # cancelled meanwhile
+            pass
+
+    def __repr__(self) -> str:
+        return f"RayTaskFuture({self.name!r}, state={self._state})"
+
+
+# ---------------------------------------------------------------------- on the worker
+
+
+_FAILED, _BATCH = "failed", "batch"
+
+
+def _execute(work: Any, *upstream_values: Any) -> tuple[tuple[str, Any] | None, Any]:
+    """Run one work item; returns ``(status, value)``, the status small enough to fetch always.
+
+    The status is None (done), ``(_FAILED, packed error)`` (the task raised:
+    a status, not a Ray error, so Ray does not retry it) or ``(_BATCH,
+    summary)`` (how each element of a batch ended).
+    """
+    try:
+        value = run_with_engine(work, upstream_values, RayTaskRunner._inside_task())
+    except Exception as error:
+        return (_FAILED, pack_error(error, _serializer())), None
+    if is_batch(work):
+        return (_BATCH, summarize_batch(value)), value
+    return None, value
+
+
+# ---------------------------------------------------------------------- helpers
+
+_UNSET: Any = object()
+_WAIT_STEP = 0.1
+_remote: Any = None
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _remote_function() -> Any:
+    global _remote
+    if _remote is None:
+        import ray
+
+        _remote = ray.remote(num_returns=2, max_retries=3, retry_exceptions=False)(_execute)
+    return _remote
+
+
+def _serializer() -> Any:
+    from legato.serializers import get_serializer
+
+    return get_serializer("cloudpickle")
+
+
+def _callback_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(1, thread_name_prefix="legato-ray-callbacks")
+    return _executor
+
+
+def _init_defaults(address: str | None) -> dict[str, Any]:
+    """``ray.init`` defaults: no dashboard for a Ray we start, worker output shown here."""
+    if address is None:
+        return {"include_dashboard": False, "log_to_driver": True}
+    if address.startswith("ray://"):  # Ray Client would forward these to the server's ray.init
+        return {}
+    return {"log_to_driver": True}
+
+
+def _task_options(work: WorkItem) -> dict[str, Any]:
+    options: dict[str, Any] = {"name": work.key}
+    declared = work.options
+    if declared:
+        options.update({k: v for k, v in declared.items() if k in RAY_OPTIONS})
+        options.update(declared.get("ray") or {})
+    return options
+
+
+def _run_name(work: WorkItem) -> str:
+    info = getattr(work, "info", None)
+    return getattr(info, "name", None) or work.key
+
+
+def _root(error: BaseException) -> BaseException:
+    """The innermost cause of ``error`` (what actually could not be pickled)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def _translate(error: BaseException, name: str) -> BaseException:
+    """A Ray error as the exception legato users expect."""
+    import ray.exceptions as rex
+
+    if isinstance(error, rex.RayTaskError):
+        cause = error.cause
+        if isinstance(cause, BaseException) and not isinstance(cause, rex.RayError):
+            cause.__cause__ = RemoteTraceback(error.traceback_str)
+            return cause
+        return RunnerError(f"task run {name!r} failed on Ray: {error}")
+    if isinstance(error, rex.TaskCancelledError):
+        return CancelledError(f"the Ray task of task run {name!r} was cancelled")
+    if isinstance(error, (rex.WorkerCrashedError, rex.OutOfMemoryError, rex.NodeDiedError, rex.LocalRayletDiedError)):
+        crashed = WorkerCrashedError(f"task run {name!r}: the Ray worker running it died, and Ray's retries "
+                                     f"(max_retries) are used up: {type(error).__name__}")
+        crashed.__cause__ = error
+        return crashed
+    if isinstance(error, rex.GetTimeoutError):
+        return TimeoutError(str(error))
+    if isinstance(error, rex.RayError):
+        runner_error = RunnerError(f"task run {name!r}: {type(error).__name__}: {error}")
+        runner_error.__cause__ = error
+        return runner_error
+    return error
+
+
+__all__ = ["RAY_OPTIONS", "RayTaskFuture", "RayTaskRunner", "remote_options"]

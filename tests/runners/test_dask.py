@@ -1,0 +1,359 @@
+"""DaskTaskRunner: what the contract suite does not cover (data locality, keys, nesting, dead workers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import CancelledError
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from _cluster import dask_address  # noqa: E402,F401  (session fixture)
+from distributed import Client, LocalCluster  # noqa: E402
+
+from legato import flow, task, unmapped  # noqa: E402
+from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError  # noqa: E402
+from legato.runners.dask import DaskTaskFuture, DaskTaskRunner, _submit_options, _translate  # noqa: E402
+
+# ---------------------------------------------------------------------- tasks (imported by the workers)
+
+
+class Tracked:
+    """A value that writes the pid of every process that unpickles it to ``log``."""
+
+    def __init__(self, log: str, size: int) -> None:
+        self.log = log
+        self.payload = b"x" * size
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.log, self.payload
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self.log, self.payload = state
+        with open(self.log, "a") as file:
+            file.write(f"{os.getpid()}\n")
+
+
+@task
+def make_tracked(log: str, size: int) -> Tracked:
+    return Tracked(log, size)
+
+
+@task
+def measure(value: Tracked) -> int:
+    return len(value.payload)
+
+
+@task
+def inc(x: int) -> int:
+    return x + 1
+
+
+@task
+def current_key() -> str:
+    from distributed import get_worker
+
+    return str(get_worker().get_current_task())
+
+
+@task
+def fan_out(n: int) -> int:
+    return sum(f.result() for f in inc.map(range(n)))
+
+
+@task
+def nested_wait(x: int) -> int:
+    """Submits a task and waits for it: with 2 worker threads, needs secede() not to deadlock."""
+    return inc.submit(x).result() * 10
+
+
+@task
+def bad(x: int) -> int:
+    raise KeyError(f"no {x}")
+
+
+@task
+def every_third_fails(x: int) -> int:
+    if x % 3 == 0:
+        raise ValueError(f"{x} is a multiple of 3")
+    return x
+
+
+@task(timeout_seconds=0.3)
+def sleepy(seconds: float) -> str:
+    time.sleep(seconds)
+    return "woke"
+
+
+@task
+def double_slowly(x: int, marker: str) -> int:
+    with open(marker, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    time.sleep(0.02)
+    return 2 * x
+
+
+@task(retries=2)
+def fails_once(path: str) -> str:
+    with open(path, "a") as file:
+        file.write("attempt\n")
+    with open(path) as file:
+        if len(file.readlines()) == 1:
+            raise RuntimeError("first attempt fails")
+    from distributed import get_worker
+
+    return str(get_worker().get_current_task())
+
+
+class RecordingCluster(LocalCluster):
+    instances: list[RecordingCluster] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.adapted: dict[str, object] | None = None
+        RecordingCluster.instances.append(self)
+
+    def adapt(self, **kwargs: object) -> object:  # type: ignore[override]
+        self.adapted = kwargs
+        return super().adapt(**kwargs)
+
+
+def _runner(address: str) -> DaskTaskRunner:
+    return DaskTaskRunner(address=address)
+
+
+# ---------------------------------------------------------------------- import and dependencies
+
+
+def test_importing_legato_imports_no_backend():
+    code = ("import legato, legato.runners, sys; "
+            "assert not {'dask', 'distributed', 'ray'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_missing_distributed_raises_with_the_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "legato\[dask\]"'):
+        DaskTaskRunner()
+
+
+def test_settings_are_checked_and_kept_by_duplicate():
+    with pytest.raises(ValueError):
+        DaskTaskRunner(address="tcp://x:1", cluster_kwargs={"n_workers": 1})
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 1}, adapt_kwargs={"maximum": 2})
+    clone = runner.duplicate()
+    assert clone is not runner and not clone.started
+    assert (clone.cluster_kwargs, clone.adapt_kwargs) == ({"n_workers": 1}, {"maximum": 2})
+    with pytest.raises(RuntimeError, match="not started"):
+        clone.client  # noqa: B018
+
+
+def test_submit_options_take_dask_keys_only():
+    options = {"num_cpus": 2, "resources": {"GPU": 1}, "dask": {"priority": 5}}
+    assert _submit_options(options) == {"resources": {"GPU": 1}, "priority": 5}
+    assert _submit_options({}) == {}
+
+
+# ---------------------------------------------------------------------- running
+
+
+def test_chains_maps_and_results(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def pipeline() -> tuple[int, list[int]]:
+        a = inc.submit(1)
+        b = inc.submit(a)
+        return b.result(), inc.map(inc.map(range(5))).result()
+
+    assert pipeline() == (3, [2, 3, 4, 5, 6])
+
+
+def test_upstream_data_never_enters_the_flow_process(dask_address, tmp_path):
+    log = tmp_path / "unpickled"
+    log.touch()
+
+    @flow(task_runner=_runner(dask_address))
+    def pipeline() -> tuple[int, list[str], list[str]]:
+        big = make_tracked.submit(str(log), 1_000_000)
+        sizes = [measure.submit(big) for _ in range(4)]
+        total = sum(s.result() for s in sizes)
+        before = log.read_text().split()
+        big.result()  # control: fetching it here is seen
+        return total, before, log.read_text().split()
+
+    total, before, after = pipeline()
+    assert total == 4_000_000
+    assert str(os.getpid()) not in before
+    assert str(os.getpid()) in after
+
+
+def test_dask_keys_carry_the_task_run_name_and_differ_per_attempt(dask_address, tmp_path):
+    @flow(task_runner=_runner(dask_address))
+    def keys() -> tuple[str, str]:
+        return current_key.submit().result(), fails_once.submit(str(tmp_path / "attempts")).result()
+
+    key, retried_key = keys()
+    assert key.startswith("current_key-0-")
+    assert retried_key.startswith("fails_once-0-")
+    assert (tmp_path / "attempts").read_text().count("attempt") == 2  # the retry was a new Dask task
+
+
+def test_task_errors_keep_their_type_and_remote_traceback(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def failing():
+        return bad.submit(3)
+
+    with pytest.raises(KeyError, match="no 3") as caught:
+        failing()
+    frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert "bad" in frames
+
+
+def test_work_that_cannot_be_pickled_fails_at_once_with_the_reason(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def unpicklable() -> BaseException:
+        return inc.submit(threading.Lock()).result(raise_on_failure=False)
+
+    error = unpicklable()
+    assert isinstance(error, SerializationError)
+    assert "inc-0" in str(error) and "_thread.lock" in str(error)
+
+
+def test_mapped_errors_keep_their_type_and_remote_traceback(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def mapped() -> list[object]:
+        return every_third_fails.map(range(40)).result(raise_on_failure=False)
+
+    outcomes = mapped()
+    assert [x for x in outcomes if isinstance(x, int)] == [x for x in range(40) if x % 3]
+    errors = [x for x in outcomes if isinstance(x, BaseException)]
+    assert len(errors) == 14 and all(isinstance(e, ValueError) for e in errors)
+    assert all("every_third_fails" in str(e.__cause__) for e in errors)  # the remote traceback
+
+
+def test_a_timed_out_run_does_not_hold_up_the_flow(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def timed() -> tuple[str, int]:
+        future = sleepy.submit(1.5)
+        future.wait()
+        return future.state.name, inc.submit(1).result()
+
+    started = time.monotonic()
+    assert timed() == ("TimedOut", 2)
+    assert time.monotonic() - started < 1.5
+
+
+def test_tasks_submit_tasks_on_the_workers(dask_address):
+    @flow(task_runner=_runner(dask_address))
+    def nested() -> tuple[int, list[int]]:
+        return fan_out.submit(10).result(), nested_wait.map(range(6)).result()
+
+    assert nested() == (55, [10 * (x + 1) for x in range(6)])
+
+
+def test_a_user_client_and_an_addressed_cluster_stay_up(dask_address):
+    with Client(dask_address) as client:
+        @flow(task_runner=DaskTaskRunner(client=client))
+        def one() -> int:
+            return inc.submit(1).result()
+
+        assert one() == 2
+        assert client.status == "running"
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_started_cluster_is_adapted_logged_and_closed(caplog):
+    RecordingCluster.instances.clear()
+    runner = DaskTaskRunner(
+        cluster_class=f"{__name__}.RecordingCluster",
+        cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": ":0"},
+        adapt_kwargs={"minimum": 1, "maximum": 1},
+    )
+
+    @flow(task_runner=runner)
+    def small() -> int:
+        return inc.submit(41).result()
+
+    with caplog.at_level(logging.INFO, logger="legato.runners.dask"):
+        assert small() == 42
+    cluster = RecordingCluster.instances[-1]
+    assert cluster.adapted == {"minimum": 1, "maximum": 1}
+    assert cluster.status.name == "closed"
+    assert any("Dask dashboard: http" in record.getMessage() for record in caplog.records)
+
+
+def test_killed_worker_error_becomes_worker_crashed_error():
+    from distributed.scheduler import KilledWorker
+
+    error = _translate(KilledWorker("inc-0-abc-1", "tcp://w:1", 3), "inc-0")
+    assert isinstance(error, WorkerCrashedError) and "inc-0" in str(error)
+
+
+# ---------------------------------------------------------------------- dead workers
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_map_loses_nothing(tmp_path):
+    marker = tmp_path / "started"
+    marker.touch()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
+    with cluster, Client(cluster) as client:
+        victim = next(iter(client.run(os.getpid).values()))
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and marker.read_text().split().count(str(victim)) < 10:
+                time.sleep(0.01)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+
+        @flow(task_runner=DaskTaskRunner(client=client))
+        def doubles() -> tuple[list[int], list[int]]:
+            futures = double_slowly.map(range(120), marker=unmapped(str(marker)))
+            values = futures.result()
+            return values, [f.task_run.run_count for f in futures]
+
+        values, run_counts = doubles()
+        killer.join()
+    assert values == [2 * x for x in range(120)]
+    assert set(run_counts) == {1}  # Dask's reruns are not legato retries
+    assert str(victim) in marker.read_text().split()
+
+
+def test_a_cancelled_dask_future_reads_as_cancelled(dask_address):
+    with Client(dask_address) as client:
+        dask_future = client.submit(inc.fn, 1, pure=False, resources={"NOWHERE": 1})  # never scheduled
+        wrapped = DaskTaskFuture(dask_future, "inc-0")
+        assert wrapped.cancel()
+        deadline = time.monotonic() + 5
+        while dask_future.status != "cancelled" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert wrapped.done()
+        with pytest.raises(CancelledError):
+            wrapped.exception()
+
+
+def test_mapped_upstream_data_never_enters_the_flow_process(dask_address, tmp_path):
+    log = tmp_path / "unpickled"
+    log.touch()
+
+    @flow(task_runner=_runner(dask_address))
+    def pipeline() -> tuple[int, list[str]]:
+        bigs = make_tracked.map(unmapped(str(log)), [100_000] * 8)
+        total = sum(measure.map(bigs).result())
+        return total, log.read_text().split()
+
+    total, unpickled_in = pipeline()
+    assert total == 800_000
+    assert str(os.getpid()) not in unpickled_in
