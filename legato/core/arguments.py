@@ -51,7 +51,7 @@ def extract_upstreams(
     args: tuple[Any, ...], kwargs: dict[str, Any], is_upstream: Callable[[Any], bool]
 ) -> tuple[tuple[Any, ...], dict[str, Any], list[Upstream]]:
     """Return ``(args, kwargs)`` with upstreams replaced by slots, and the upstreams."""
-    if not any(_may_hold(a) for a in args) and not any(_may_hold(v) for v in kwargs.values()):
+    if _all_scalars(args) and _all_scalars(kwargs.values()):
         return args, kwargs, []  # the common case for mapped elements: nothing to walk
     found: list[Upstream] = []
     index: dict[int, int] = {}
@@ -66,9 +66,12 @@ def extract_upstreams(
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 
 
-def _may_hold(obj: Any) -> bool:
-    """False for values that certainly contain no future (plain scalars)."""
-    return type(obj) not in _SCALARS
+def _all_scalars(values: Any) -> bool:
+    """True when every value is a plain scalar, which certainly holds no future."""
+    for value in values:
+        if type(value) not in _SCALARS:
+            return False
+    return True
 
 
 class _Walker:

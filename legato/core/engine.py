@@ -121,6 +121,10 @@ class TaskRun:
         return self.task.name
 
     @property
+    def log_prints(self) -> bool:
+        return self.task.log_prints
+
+    @property
     def flow_run_id(self) -> str:
         return self.engine.flow_run.id
 
@@ -225,9 +229,11 @@ class FlowEngine:
 
     def launch(self, runs: list[TaskRun]) -> None:
         """Start created runs (the elements of a map): link them, and route the ready ones together."""
-        for run in runs:
-            run.runner = self.runner
-        ready = [run for run in runs if self._link(run)]
+        runner = self.runner
+        with self._lock:  # one lock for the whole chunk: this is the hot path of a big map
+            for run in runs:
+                run.runner = runner
+            ready = [run for run in runs if self._link(run)]
         if ready:
             self._settle_all(self._route(ready))
 
@@ -280,7 +286,9 @@ class FlowEngine:
         self._begin_attempt(run)
         run.batch_index = None
         run.attempt_open = True
-        work = WorkItem(run.task, run.args, run.kwargs, run.info(), slots, self if runner.shares_memory else None,
+        # in the flow's memory the run itself describes the run; elsewhere a picklable copy does
+        info: Any = run if runner.shares_memory else run.info()
+        work = WorkItem(run.task, run.args, run.kwargs, info, slots, self if runner.shares_memory else None,
                         run.options)
         return work, upstream_futures
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from legato.core.task import Task
 
 
+_PLAIN_RESULTS = frozenset({int, float, str, bytes, bool, type(None), list, dict, tuple})
+
+
 class Inline:
     """An upstream value carried inside the work item (no runner future for it)."""
 
@@ -91,7 +94,7 @@ class WorkItem:
             if task.is_async:
                 return _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
             result = task.fn(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 return _run_coroutine(result, task.timeout_seconds, self.info.name)
             return result
         finally:
