@@ -160,7 +160,7 @@ class FlowEngine:
     """Runs the tasks of one flow run on one task runner."""
 
     def __init__(self, flow_run: FlowRun, runner: TaskRunner, recorder: Any = None, results: Any = None,
-                 progress: Any = None) -> None:
+                 progress: Any = None, open_results: Callable[[], Any] | None = None) -> None:
         from legato.runners.sync import SyncTaskRunner
 
         self.flow_run = flow_run
@@ -168,6 +168,8 @@ class FlowEngine:
         self.recorder = recorder
         #: the result store's hook (legato.results.ResultsManager), None when nothing caches or persists
         self.results = results
+        #: opens the result store on first need, when ``results`` is None
+        self._open_results = open_results
         #: the live progress display (legato.progress.FlowProgress), None when off
         self.progress = progress
         self.logger = engine_logger()
@@ -358,7 +360,13 @@ class FlowEngine:
     def _wants_cache(self, task: Any) -> bool:
         """Does the result store look up or persist this task's results? (asked once per task)"""
         if self.results is None:
-            return False
+            if self._open_results is None or not task.uses_results:
+                return False
+            with self._lock:
+                if self.results is None:
+                    self.results = self._open_results()
+            if self.results is None:
+                return False
         wants = self._cache_tasks.get(task)
         if wants is None:
             wants = self._cache_tasks[task] = bool(self.results.wants(task))

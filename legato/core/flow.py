@@ -134,6 +134,7 @@ class Flow(Generic[R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self._model: Any = None
+        self._hints: dict[str, Any] | None = None
         if log_prints:
             from legato.core.logs import install_print_redirect
 
@@ -162,7 +163,7 @@ class Flow(Generic[R]):
             raise TypeError(f"flow {self.name!r}: {error}") from None
         bound.apply_defaults()
         parameters = dict(bound.arguments)
-        if not self.validate_parameters:
+        if not self.validate_parameters or self._already_valid(parameters):
             return parameters
         model = self._parameter_model()
         if model is None:
@@ -177,6 +178,22 @@ class Flow(Generic[R]):
         for name in hinted:
             parameters[name] = getattr(validated, name)
         return parameters
+
+    def _already_valid(self, parameters: dict[str, Any]) -> bool:
+        """True when every hinted value already is an instance of its (plain class) hint.
+
+        Then there is nothing to coerce, and pydantic (about 90 ms to import)
+        is not needed at all.
+        """
+        if self._hints is None:
+            self._hints = _resolved_hints(self.fn)
+        for name, value in parameters.items():
+            hint = self._hints.get(name, inspect.Parameter.empty)
+            if hint is inspect.Parameter.empty:
+                continue
+            if not isinstance(hint, type) or not isinstance(value, hint):
+                return False
+        return True
 
     def _parameter_model(self) -> Any:
         """A pydantic model of the type-hinted parameters, built on first call.
@@ -284,7 +301,7 @@ class _FlowRunner:
         with runner:
             state = S.Pending()
             while True:
-                engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress)
+                engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
                 self.run.run_count += 1
                 token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
                 try:
@@ -307,15 +324,21 @@ class _FlowRunner:
     def _begin(self, runner: Any) -> S.State:
         self.run.started_at = time.time()
         self.run.state = S.Running()
-        self._results = _open_results(self.flow, self.run)  # may derive a subflow's run key
+        self._results = _open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
         self._recorder = _open_recorder(self.run, runner)
         self._progress = _open_progress(self.run) if flow_run_context.get() is None else None
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         return self.run.state
 
+    def _results_later(self) -> Any:
+        """The result store, opened the first time a task asks for caching (shared by all attempts)."""
+        if self._results is None:
+            self._results = _open_results(self.flow, self.run)
+        return self._results
+
     def _attempts(self, runner: Any, body: Callable[[FlowEngine], S.State]) -> S.State:
         while True:
-            engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress)
+            engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
             self.run.run_count += 1
             state = body(engine)
             delay = self._retry_delay(state)
@@ -435,6 +458,23 @@ def _open_progress(run: FlowRun) -> Any:
     from legato.progress import open_progress
 
     return open_progress(run.name)
+
+
+def _results_needed_now(flow: Flow[Any], run: FlowRun) -> bool:
+    """Must the result store be open before any task runs? (else it opens on first use)
+
+    Yes when the run persists everything (a run key, flow-level result
+    options, ``LEGATO_PERSIST_RESULTS``) or is a subflow of a run with a run
+    key (its own key derives from the parent's).
+    """
+    if run.run_key is not None or flow.run_key is not None:
+        return True
+    if flow.persist_result or flow.result_storage is not None or flow.result_serializer is not None:
+        return True
+    if os.environ.get("LEGATO_PERSIST_RESULTS"):
+        return True
+    parent = flow_run_context.get()
+    return parent is not None and getattr(parent.flow_run, "run_key", None) is not None
 
 
 def _open_results(flow: Flow[Any], run: FlowRun) -> Any:

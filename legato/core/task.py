@@ -91,6 +91,12 @@ class Task(Generic[R]):
         self.result_storage_key = result_storage_key
         self.runner_options = dict(runner_options or {})
         self.is_async = inspect.iscoroutinefunction(fn)
+        #: whether any option asks the result store for something (else it need not be opened)
+        self.uses_results = bool(
+            cache_policy is not None or cache_key_fn is not None or persist_result or result_storage is not None
+            or result_serializer is not None or result_storage_key is not None or cache_expiration is not None
+            or refresh_cache
+        )
         self._signature: inspect.Signature | None = None
         if log_prints:
             from legato.core.logs import install_print_redirect

@@ -16,20 +16,33 @@ history is enabled (``LEGATO_HISTORY``).
 
 from __future__ import annotations
 
+import importlib as _importlib
+from typing import Any as _Any
+
 from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, HistoryError, RunNotFound
-from legato.history.graph import render_graph
-from legato.history.handler import RunLogHandler
-from legato.history.query import (
-    FlowRunRecord,
-    RunLogLine,
-    TaskRunRecord,
-    edges,
-    get_run,
-    list_runs,
-    run_logs,
-    task_runs,
-)
-from legato.history.recorder import HistoryRecorder
+
+# The writing side (recorder, handler) is what a running flow needs; the
+# reading side (query, graph, crash detection: sqlite queries, psutil) is for
+# the command line. Names load on first use, so a flow does not pay for both.
+_LAZY = {
+    "HistoryRecorder": "legato.history.recorder",
+    "RunLogHandler": "legato.history.handler",
+    "render_graph": "legato.history.graph",
+    **dict.fromkeys(
+        ["FlowRunRecord", "RunLogLine", "TaskRunRecord", "edges", "get_run", "list_runs", "run_logs", "task_runs"],
+        "legato.history.query",
+    ),
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'legato.history' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AmbiguousRunId",
