@@ -38,17 +38,24 @@ class RunRecorder:
 
 
 def _task_row(run: Any, flow_run_id: str, upstream_ids: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]:
-    """The history row of a settled task run (called on the writer thread)."""
-    from legato.core.engine import format_error
-
+    """The history row of a settled task run (called on the writer thread, so kept lean)."""
     state = run.state
-    error = state.data if isinstance(state.data, BaseException) else None
-    message = format_error(error) if error is not None else state.message if state.name == "NotReady" else None
+    data = state.data
+    if isinstance(data, BaseException):
+        message: str | None = _format_error(data)
+    else:
+        message = state.message if state.name == "NotReady" else None
     row = (
         run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
         run.run_count, run.started_at, run.ended_at, message,
     )  # fmt: skip
-    return row, tuple(sorted(run.tags)), upstream_ids
+    return row, (tuple(sorted(run.tags)) if run.tags else ()), upstream_ids
+
+
+def _format_error(error: BaseException) -> str | None:
+    from legato.core.engine import format_error
+
+    return format_error(error)
 
 
 def open_recorder(run: Any, runner: Any) -> RunRecorder | None:

@@ -56,7 +56,7 @@ logger = logging.getLogger("legato.history")
 _FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
 _TASK_DEFERRED = "task_deferred"
 #: a flow's end flushes synchronously only when at most this many rows are queued
-SYNC_FLUSH_LIMIT = 2000
+SYNC_FLUSH_LIMIT = 200
 
 _INSERT_FLOW = """INSERT OR REPLACE INTO flow_runs
     (id, name, flow_name, parameters, run_key, runner, tags, state_type, state_name,
