@@ -104,4 +104,22 @@ def _with_engine(item: Any, engine: Any) -> Any:
     return item
 
 
-__all__ = ["Summary", "is_batch", "item_names", "run_with_engine", "summarize_batch", "unpack_summary"]
+
+
+def run_name(work: Any) -> str:
+    """The task run name a work item (or batch) carries, for error messages."""
+    info = getattr(work, "info", None)
+    return getattr(info, "name", None) or work.key
+
+
+def innermost_cause(error: BaseException) -> BaseException:
+    """The innermost cause of ``error`` (what actually could not be pickled)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+__all__ = [
+    "Summary", "innermost_cause", "is_batch", "item_names", "run_name", "run_with_engine", "summarize_batch",
+    "unpack_summary",
+]

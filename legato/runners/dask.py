@@ -70,7 +70,16 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError
-from legato.runners._remote import Summary, is_batch, item_names, run_with_engine, summarize_batch, unpack_summary
+from legato.runners._remote import (
+    Summary,
+    innermost_cause as _root,
+    is_batch,
+    item_names,
+    run_name as _run_name,
+    run_with_engine,
+    summarize_batch,
+    unpack_summary,
+)
 from legato.runners.base import RunnerFuture, TaskRunner, WorkItem
 
 if TYPE_CHECKING:
@@ -348,18 +357,6 @@ def _translate(error: BaseException, name: str) -> BaseException:
         )
         crashed.__cause__ = error
         return crashed
-    return error
-
-
-def _run_name(work: WorkItem) -> str:
-    info = getattr(work, "info", None)
-    return getattr(info, "name", None) or work.key
-
-
-def _root(error: BaseException) -> BaseException:
-    """The innermost cause of ``error`` (what actually could not be pickled)."""
-    while error.__cause__ is not None:
-        error = error.__cause__
     return error
 
 

@@ -64,7 +64,16 @@ from typing import TYPE_CHECKING, Any
 
 from legato.core.errors import MissingDependencyError, RunnerError, SerializationError, WorkerCrashedError
 from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_error
-from legato.runners._remote import Summary, is_batch, item_names, run_with_engine, summarize_batch, unpack_summary
+from legato.runners._remote import (
+    Summary,
+    innermost_cause as _root,
+    is_batch,
+    item_names,
+    run_name as _run_name,
+    run_with_engine,
+    summarize_batch,
+    unpack_summary,
+)
 from legato.runners.base import RunnerFuture, TaskRunner, WorkItem
 
 if TYPE_CHECKING:
@@ -381,18 +390,6 @@ def _task_options(work: WorkItem) -> dict[str, Any]:
         options.update({k: v for k, v in declared.items() if k in RAY_OPTIONS})
         options.update(declared.get("ray") or {})
     return options
-
-
-def _run_name(work: WorkItem) -> str:
-    info = getattr(work, "info", None)
-    return getattr(info, "name", None) or work.key
-
-
-def _root(error: BaseException) -> BaseException:
-    """The innermost cause of ``error`` (what actually could not be pickled)."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
 
 
 def _translate(error: BaseException, name: str) -> BaseException:
