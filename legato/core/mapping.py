@@ -4,14 +4,16 @@ Rules, as in Prefect: arguments that are iterable are zipped, and must all
 have the same length; ``unmapped(x)``, ``quote(x)`` and non-iterable
 arguments (strings and bytes count as non-iterable) go whole to every call;
 parameter defaults are not mapped over; a future or state given as a mapped
-argument is waited for and its result is iterated.
+argument is waited for and its result is iterated. Generators and other
+unsized iterators are consumed lazily, so a map over a long generator starts
+running tasks before the generator is exhausted.
 """
 
 from __future__ import annotations
 
 import inspect
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 from legato.core.annotations import quote, unmapped
@@ -61,7 +63,7 @@ def expand_map(
             continue
         value = resolve(value)
         if is_mappable(value):
-            mapped[name] = value if isinstance(value, (list, tuple, range)) else list(value)
+            mapped[name] = value if isinstance(value, Sized) else iter(value)
         else:
             static[name] = value
     if not mapped:
@@ -70,26 +72,47 @@ def expand_map(
             f"got {', '.join(f'{k}={type(v).__name__}' for k, v in bound.arguments.items()) or 'no arguments'}. "
             "Wrap an argument in unmapped() to broadcast it, or call submit() for a single run."
         )
-    lengths = {name: len(values) for name, values in mapped.items()}
+    lengths = {name: len(values) for name, values in mapped.items() if isinstance(values, Sized)}
     if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{name!r} has {length}" for name, length in lengths.items())
-        raise MappingLengthMismatch(f"task {task_name!r}: map() got iterables of different lengths: {detail}")
-    count = next(iter(lengths.values()))
+        _mismatch(task_name, lengths)
     simple = all(
         p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         for p in signature.parameters.values()
     )
     names = list(mapped)
-    columns = [mapped[n] for n in names]
-    for i in range(count):
+    for row in _zip_checked(task_name, names, [mapped[n] for n in names]):
         arguments = dict(static)
-        for name, column in zip(names, columns):
-            arguments[name] = column[i]
+        arguments.update(zip(names, row))
         if simple:
             yield (), arguments
         else:
             call = inspect.BoundArguments(signature, {n: arguments[n] for n in bound.arguments})  # type: ignore[arg-type]
             yield call.args, call.kwargs
+
+
+def _zip_checked(task_name: str, names: list[str], columns: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """Zip the mapped columns lazily (a generator is consumed as the map is built), failing on unequal lengths."""
+    iterators = [iter(column) for column in columns]
+    done = object()
+    count = 0
+    while True:
+        row = tuple(next(it, done) for it in iterators)
+        finished = [value is done for value in row]
+        if all(finished):
+            return
+        if any(finished):
+            lengths = {
+                name: len(column) if isinstance(column, Sized) else (count if ended else f"more than {count}")
+                for name, column, ended in zip(names, columns, finished)
+            }
+            _mismatch(task_name, lengths)
+        count += 1
+        yield row
+
+
+def _mismatch(task_name: str, lengths: dict[str, Any]) -> None:
+    detail = ", ".join(f"{name!r} has {length}" for name, length in lengths.items())
+    raise MappingLengthMismatch(f"task {task_name!r}: map() got iterables of different lengths: {detail}")
 
 
 __all__ = ["expand_map", "is_mappable"]

@@ -123,3 +123,35 @@ def test_an_element_that_cannot_be_made_does_not_strand_the_others():
 
     with pytest.raises(ValueError, match="task_run_name"):
         pipeline()  # returns (with the error) instead of waiting for elements 0-2 forever
+
+
+def test_map_over_a_generator_starts_tasks_before_it_is_exhausted():
+    import threading
+
+    started = threading.Event()
+    produced_after_first_start = []
+
+    @task
+    def element(i):
+        started.set()
+        return i
+
+    def items():
+        for i in range(20_000):
+            if started.is_set():
+                produced_after_first_start.append(i)
+            yield i
+
+    @flow
+    def pipeline():
+        return len(element.map(items()).result())
+
+    assert pipeline() == 20_000
+    assert produced_after_first_start, "every item was produced before any task started"
+
+
+def test_unequal_generator_lengths_are_still_caught():
+    with pytest.raises(MappingLengthMismatch, match=r"'x' has 3, 'y' has more than 3"):
+        run(lambda: combine.map((i for i in range(3)), (i for i in range(5))))
+    with pytest.raises(MappingLengthMismatch, match=r"'x' has 4, 'y' has 2"):
+        run(lambda: combine.map([1, 2, 3, 4], (i for i in range(2))))
