@@ -82,6 +82,8 @@ class TaskRun:
         "settled",
         "batch_index",
         "options",
+        "limiter",
+        "holds_slot",
         "__weakref__",
     )
 
@@ -115,6 +117,9 @@ class TaskRun:
         self.batch_index: int | None = None
         #: backend options from a ``runner_options(...)`` block around its creation
         self.options: dict[str, Any] | None = None
+        #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
+        self.limiter: Limiter | None = None
+        self.holds_slot = False
 
     @property
     def task_name(self) -> str:
@@ -334,24 +339,27 @@ class FlowEngine:
         outcomes: list[tuple[TaskRun, S.State | None]] = []
         pumped: list[Any] = []
         for run in runs:
-            if self._batchable(run):
+            if run.limiter is not None or self._batchable(run):
+                key = (run.task, run.limiter)
                 with self._lock:
-                    backlog = self._backlogs.get(run.task)
+                    backlog = self._backlogs.get(key)
                     if backlog is None:
-                        backlog = self._backlogs[run.task] = Backlog(self._batch_target)
+                        backlog = self._backlogs[key] = Backlog(self._batch_target)
                     backlog.runs.append(run)
-                if run.task not in pumped:
-                    pumped.append(run.task)
+                if key not in pumped:
+                    pumped.append(key)
             else:
                 outcomes.append((run, self._dispatch(run)))
-        for task in pumped:
-            outcomes.extend(self._pump(task))
+        for key in pumped:
+            outcomes.extend(self._pump(key))
         return outcomes
 
     def _batchable(self, run: TaskRun) -> bool:
         if run.map_index is None or not self._batching:
             return False
-        task = run.task
+        return self._batchable_task(run.task)
+
+    def _batchable_task(self, task: Any) -> bool:
         decision = self._batchable_tasks.get(task)
         if decision is None:
             decision = self._batchable_tasks[task] = task.timeout_seconds is None and not self._wants_cache(task)
@@ -372,19 +380,33 @@ class FlowEngine:
             wants = self._cache_tasks[task] = bool(self.results.wants(task))
         return wants
 
-    def _pump(self, task: Any) -> list[tuple[TaskRun, S.State | None]]:
-        """Send batches from a task's backlog while fewer than the limit are in flight."""
+    def _pump(self, key: tuple[Any, Limiter | None]) -> list[tuple[TaskRun, S.State | None]]:
+        """Send work from a backlog: batches while fewer than the limit are in flight, and
+        never more elements than its map's ``max_concurrency`` allows."""
         outcomes: list[tuple[TaskRun, S.State | None]] = []
-        backlog = self._backlogs[task]
+        task, limiter = key
+        backlog = self._backlogs[key]
+        batched = self._batching and self._batchable_task(task)
         limit = 2 * self._concurrency
         while True:
             with self._lock:
-                if not backlog.runs or backlog.in_flight >= limit:
+                if not backlog.runs or (batched and backlog.in_flight >= limit):
                     return outcomes
-                size = backlog.sizer.next_size(len(backlog.runs), self._concurrency)
-                chunk = [backlog.runs.popleft() for _ in range(min(size, len(backlog.runs)))]
-                backlog.in_flight += 1
-            outcomes.extend(self._dispatch_batch(task, backlog, chunk))
+                allowance = len(backlog.runs) if limiter is None else limiter.limit - limiter.in_flight
+                if allowance <= 0:
+                    return outcomes
+                size = backlog.sizer.next_size(len(backlog.runs), self._concurrency) if batched else 1
+                chunk = [backlog.runs.popleft() for _ in range(min(size, allowance, len(backlog.runs)))]
+                if limiter is not None:
+                    limiter.in_flight += len(chunk)
+                    for run in chunk:
+                        run.holds_slot = True
+                if batched:
+                    backlog.in_flight += 1
+            if batched:
+                outcomes.extend(self._dispatch_batch(task, backlog, chunk))
+            else:
+                outcomes.extend((run, self._dispatch(run)) for run in chunk)
 
     def _dispatch_batch(self, task: Any, backlog: Backlog, chunk: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
         outcomes: list[tuple[TaskRun, S.State | None]] = []
@@ -451,7 +473,7 @@ class FlowEngine:
                     outcomes.append((run, self._completed(run, data)))
                 else:
                     outcomes.append((run, self._failure_state(run, value, attempt)))
-        outcomes.extend(self._pump(task))
+        outcomes.extend(self._pump((task, runs[0].limiter)))
         self._settle_all(outcomes)
 
     def _batch_failed(self, runs: list[TaskRun], attempts: list[int], failure: BaseException
@@ -600,10 +622,15 @@ class FlowEngine:
         """Put runs into final states and start (or settle) the dependents that became ready."""
         while work:
             ready: list[TaskRun] = []
+            freed: list[tuple[Any, Limiter]] = []
             for run, state in work:
                 if state is not None:
                     ready.extend(self._settle(run, state))
+                    if run.limiter is not None and (run.task, run.limiter) not in freed:
+                        freed.append((run.task, run.limiter))
             work = self._route(ready) if ready else []
+            for key in freed:  # a max_concurrency slot came free: start the next waiting element
+                work.extend(self._pump(key))
 
     def _settle(self, run: TaskRun, state: S.State) -> list[TaskRun]:
         ready: list[TaskRun] = []
@@ -612,6 +639,9 @@ class FlowEngine:
                 return ready
             run.settled = True
             run.state = state
+            if run.holds_slot:
+                run.holds_slot = False
+                run.limiter.in_flight -= 1  # type: ignore[union-attr]
             run.ended_at = time.time()
             self._pending.discard(run)
             for dependent in run.dependents or ():
@@ -765,6 +795,16 @@ class FlowEngine:
 from legato.core.futures import LegatoFuture  # noqa: E402  (futures imports nothing from here at runtime)
 
 _UPSTREAM_TYPES = (LegatoFuture, S.State)
+
+
+class Limiter:
+    """The ``max_concurrency`` of one map: how many of its elements may be in flight."""
+
+    __slots__ = ("limit", "in_flight")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
 
 
 class _NotReady(Exception):

@@ -170,9 +170,22 @@ class Task(Generic[R]):
         engine = _require_engine(self, "submit")
         return LegatoFuture(engine.submit(self, args, kwargs, wait_for))
 
-    def map(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> LegatoFutureList:
-        """Submit one run per element of the iterable arguments (see :mod:`legato.core.mapping`)."""
+    def map(self, *args: Any, wait_for: Iterable[Any] | None = None, max_concurrency: int | None = None,
+            **kwargs: Any) -> LegatoFutureList:
+        """Submit one run per element of the iterable arguments (see :mod:`legato.core.mapping`).
+
+        ``max_concurrency`` bounds how many elements of this map are in flight
+        at once (retries included); the others wait in the engine, holding no
+        worker.
+        """
         engine = _require_engine(self, "map")
+        limiter = None
+        if max_concurrency is not None:
+            if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+                raise ValueError(f"{self.name}.map(): max_concurrency must be a positive int, got {max_concurrency!r}")
+            from legato.core.engine import Limiter
+
+            limiter = Limiter(max_concurrency)
         futures = LegatoFutureList()
         wait_for = list(wait_for) if wait_for is not None else None
         chunk = []
@@ -181,6 +194,7 @@ class Task(Generic[R]):
                 expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
             ):
                 run = engine.create(self, call_args, call_kwargs, wait_for, map_index=index)
+                run.limiter = limiter
                 futures.append(LegatoFuture(run))
                 chunk.append(run)
                 if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made

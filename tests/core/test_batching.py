@@ -136,3 +136,44 @@ def test_batching_can_be_switched_off(monkeypatch):
         return where.map(range(50))
 
     assert pipeline() == list(range(50))
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["batched", "one-by-one"])
+def test_max_concurrency_bounds_elements_in_flight(timeout):
+    running = []
+    peak = []
+    lock = threading.Lock()
+    attempts: dict[int, int] = {}
+
+    @task(retries=1, timeout_seconds=timeout)
+    def element(i):
+        with lock:
+            running.append(i)
+            peak.append(len(running))
+            attempts[i] = attempts.get(i, 0) + 1
+        time.sleep(0.005)
+        with lock:
+            running.remove(i)
+        if i == 5 and attempts[i] == 1:
+            raise ConnectionError("retried while holding its slot")
+        return i
+
+    @flow(task_runner=ThreadPoolTaskRunner(8))
+    def pipeline():
+        return element.map(range(60), max_concurrency=3)
+
+    assert pipeline() == list(range(60))
+    assert max(peak) <= 3 and max(peak) >= 2
+
+
+def test_max_concurrency_must_be_positive():
+    @task
+    def element(i):
+        return i
+
+    @flow
+    def pipeline():
+        return element.map(range(3), max_concurrency=0)
+
+    with pytest.raises(ValueError, match="max_concurrency must be a positive int"):
+        pipeline()
