@@ -8,12 +8,14 @@ and one recorder is shared by all flow runs of the process.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from typing import Any
 
+from legato.core.states import StateType
+
 _lock = threading.Lock()
+_COMPLETED = StateType.COMPLETED
 _recorders: dict[str, Any] = {}
 
 
@@ -27,9 +29,9 @@ class RunRecorder:
         self.flow_run_id = flow_run_id
 
     def task_run_finished(self, run: Any) -> None:
-        """One append on the hot path; the row is built on the history's writer thread."""
+        """One small append on the hot path; rows are built in bulk on the history's writer thread."""
         upstream_ids = tuple(run.upstream_ids()) if (run.upstreams or run.wait_for) else ()
-        self.history.task_run_finished_deferred(functools.partial(_task_row, run, self.flow_run_id, upstream_ids))
+        self.history.task_run_finished_deferred(_task_rows, (run, self.flow_run_id, upstream_ids))
 
     def flow_run_finished(self, run: Any, error: str | None) -> None:
         self.history.flow_run_finished(
@@ -37,22 +39,27 @@ class RunRecorder:
         )
 
 
-def _task_row(run: Any, flow_run_id: str, upstream_ids: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]:
-    """The history row of a settled task run (called on the writer thread, so kept lean)."""
-    state = run.state
-    data = state.data
-    if isinstance(data, BaseException):
-        message: str | None = _format_error(data)
-    else:
-        message = state.message if state.name == "NotReady" else None
-    row = (
-        run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
-        run.run_count, run.started_at, run.ended_at, message,
-    )  # fmt: skip
-    return row, (tuple(sorted(run.tags)) if run.tags else ()), upstream_ids
+def _task_rows(items: list[tuple[Any, str, tuple[str, ...]]]) -> list[tuple[Any, ...]]:
+    """History rows of settled task runs (on the writer thread: one tight loop for the common case)."""
+    rows = []
+    append = rows.append
+    for run, flow_run_id, upstream_ids in items:
+        state = run.state
+        if state.data is None or state.type is _COMPLETED:
+            message = state.message if state.name == "NotReady" else None
+        else:
+            message = _format_error(state.data) if isinstance(state.data, BaseException) else None
+        append((
+            (run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
+             run.run_count, run.started_at, run.ended_at, message),
+            tuple(sorted(run.tags)) if run.tags else (),
+            upstream_ids,
+        ))  # fmt: skip
+    return rows
 
 
 def _format_error(error: BaseException) -> str | None:
+    """The traceback text of a task's error (legato.core.engine.format_error)."""
     from legato.core.engine import format_error
 
     return format_error(error)

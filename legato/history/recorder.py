@@ -55,6 +55,7 @@ logger = logging.getLogger("legato.history")
 # Operation kinds in the queue; the writer applies them in this order.
 _FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
 _TASK_DEFERRED = "task_deferred"
+_LOG_DROPPED = "dropped"
 #: a flow's end flushes synchronously only when at most this many rows are queued
 SYNC_FLUSH_LIMIT = 200
 
@@ -158,14 +159,15 @@ class HistoryRecorder:
         )  # fmt: skip
         self._put((_TASK, row, tuple(tags), tuple(upstream_ids)))
 
-    def task_run_finished_deferred(self, build: Callable[[], tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]]) -> None:
+    def task_run_finished_deferred(self, build_rows: Callable[[list[Any]], list[tuple[Any, ...]]], item: Any) -> None:
         """Queue a finished task run whose row is built later, on the writer thread.
 
-        ``build()`` returns ``(row, tags, upstream_ids)`` with ``row`` in the
-        column order of :meth:`task_run_finished`. The engine uses this so
-        the per-task cost on its hot path is one append.
+        ``build_rows(items)`` is called once per write with every item queued
+        for it, and returns ``(row, tags, upstream_ids)`` per item, ``row`` in
+        the column order of :meth:`task_run_finished`. The engine uses this so
+        its per-task cost is one small append, and rows are built in bulk.
         """
-        self._put((_TASK_DEFERRED, build))
+        self._put((_TASK_DEFERRED, build_rows, item))
 
     def log(
         self,
@@ -281,14 +283,9 @@ class HistoryRecorder:
 
     def _write(self, ops: list[tuple[Any, ...]]) -> None:
         starts, tasks, edges, logs, ends = [], [], [], [], []
+        ops = _built(ops)
         for op in ops:
             kind = op[0]
-            if kind is _TASK_DEFERRED:
-                try:
-                    kind, op = _TASK, (_TASK, *op[1]())
-                except Exception as exc:  # a row that cannot be built is dropped, not the batch
-                    logger.debug("could not build a task run row: %s", exc)
-                    continue
             if kind is _TASK:
                 row, tags, upstream_ids = op[1], op[2], op[3]
                 tasks.append((*row, _tags_column(tags)))
@@ -342,6 +339,26 @@ def _tags_column(tags: tuple[str, ...]) -> str:
     return tags_json(tags)
 
 
+def _built(ops: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``ops`` with every deferred task row built, in bulk per builder, in place."""
+    deferred: dict[Any, list[int]] = {}
+    for index, op in enumerate(ops):
+        if op[0] is _TASK_DEFERRED:
+            deferred.setdefault(op[1], []).append(index)
+    if not deferred:
+        return ops
+    ops = list(ops)
+    for build_rows, indexes in deferred.items():
+        try:
+            rows = build_rows([ops[i][2] for i in indexes])
+        except Exception as exc:  # rows that cannot be built are dropped, not the batch
+            logger.debug("could not build task run rows: %s", exc)
+            rows = [None] * len(indexes)
+        for i, built in zip(indexes, rows):
+            ops[i] = (_TASK, *built) if built is not None else (_LOG_DROPPED,)
+    return [op for op in ops if op[0] is not _LOG_DROPPED]
+
+
 def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
     """Pop up to ``limit`` items from the left of ``queue`` (safe with concurrent appends)."""
     items = []
@@ -356,8 +373,6 @@ def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
 
 def _sanitized(op: tuple[Any, ...]) -> tuple[Any, ...]:
     """The operation with every value turned into one SQLite can store."""
-    if op[0] is _TASK_DEFERRED:
-        op = (_TASK, *op[1]())
     kind, row, *rest = op
     clean = tuple(_storable(value) for value in row)
     if kind is _TASK:
