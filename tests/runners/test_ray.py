@@ -23,36 +23,7 @@ pytestmark = pytest.mark.slow
 
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
-
-class Tracked:
-    """A value that writes the pid of every process that unpickles it to ``log``."""
-
-    def __init__(self, log: str, size: int) -> None:
-        self.log = log
-        self.payload = b"x" * size
-
-    def __getstate__(self) -> tuple[str, bytes]:
-        return self.log, self.payload
-
-    def __setstate__(self, state: tuple[str, bytes]) -> None:
-        self.log, self.payload = state
-        with open(self.log, "a") as file:
-            file.write(f"{os.getpid()}\n")
-
-
-@task
-def make_tracked(log: str, size: int) -> Tracked:
-    return Tracked(log, size)
-
-
-@task
-def measure(value: Tracked) -> int:
-    return len(value.payload)
-
-
-@task
-def inc(x: int) -> int:
-    return x + 1
+from tracked import Tracked, inc, make_tracked, measure  # noqa: E402  (shared with the other backend's tests)
 
 
 @task
