@@ -286,7 +286,12 @@ class _FlowRunner:
         state = self._begin(runner)
         try:
             with runner:
-                state = self._attempts(runner, lambda engine: self._body_sync(engine))
+                while True:
+                    state = self._body_sync(self._new_attempt(runner))
+                    delay = self._retry_delay(state)
+                    if delay is None:
+                        break
+                    time.sleep(delay)
         except BaseException as interrupt:  # the runner itself was interrupted while shutting down
             state = S.Crashed(interrupt)
         return self._end(state)
@@ -298,25 +303,16 @@ class _FlowRunner:
 
         runner = resolve_runner(self.flow.task_runner)
         state = self._begin(runner)
-        with runner:
-            state = S.Pending()
-            while True:
-                engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
-                self.run.run_count += 1
-                token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
-                try:
-                    call_args, call_kwargs = self.flow._call_arguments(self.parameters)
-                    result = await self.flow.fn(*call_args, **call_kwargs)
-                    await asyncio.to_thread(engine.wait_all)
-                    state = S.Completed(await asyncio.to_thread(self._resolve, result))
-                except BaseException as error:
-                    state = self._failed(engine, error)
-                finally:
-                    flow_run_context.reset(token)
-                delay = self._retry_delay(state)
-                if delay is None:
-                    break
-                await asyncio.sleep(delay)
+        try:
+            with runner:
+                while True:
+                    state = await self._body_async(self._new_attempt(runner))
+                    delay = self._retry_delay(state)
+                    if delay is None:
+                        break
+                    await asyncio.sleep(delay)
+        except BaseException as interrupt:  # the runner itself was interrupted while shutting down
+            state = S.Crashed(interrupt)
         return self._end(state)
 
     # -- phases
@@ -336,31 +332,44 @@ class _FlowRunner:
             self._results = _open_results(self.flow, self.run)
         return self._results
 
-    def _attempts(self, runner: Any, body: Callable[[FlowEngine], S.State]) -> S.State:
-        while True:
-            engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
-            self.run.run_count += 1
-            state = body(engine)
-            delay = self._retry_delay(state)
-            if delay is None:
-                return state
-            time.sleep(delay)
+    def _new_attempt(self, runner: Any) -> FlowEngine:
+        """A fresh engine for one attempt of the body (flow retries rerun the body)."""
+        self.run.run_count += 1
+        return FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
 
     def _body_sync(self, engine: FlowEngine) -> S.State:
         token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
         started = time.monotonic()
         try:
             call_args, call_kwargs = self.flow._call_arguments(self.parameters)
-            result = self.flow.fn(*call_args, **call_kwargs)
-            if not self._wait_within_timeout(engine, started):
-                return self._timed_out(engine)
-            if engine.crash is not None:
-                raise engine.crash
-            return S.Completed(self._resolve(result))
+            return self._after_body(engine, self.flow.fn(*call_args, **call_kwargs), started)
         except BaseException as error:
             return self._failed(engine, error)
         finally:
             flow_run_context.reset(token)
+
+    async def _body_async(self, engine: FlowEngine) -> S.State:
+        """As :meth:`_body_sync`; the blocking waits run on a thread so the event loop stays free."""
+        import asyncio
+
+        token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
+        started = time.monotonic()
+        try:
+            call_args, call_kwargs = self.flow._call_arguments(self.parameters)
+            result = await self.flow.fn(*call_args, **call_kwargs)
+            return await asyncio.to_thread(self._after_body, engine, result, started)
+        except BaseException as error:
+            return self._failed(engine, error)
+        finally:
+            flow_run_context.reset(token)
+
+    def _after_body(self, engine: FlowEngine, result: Any, started: float) -> S.State:
+        """Once the body returned: wait for its tasks (within the flow's timeout), then resolve its value."""
+        if not self._wait_within_timeout(engine, started):
+            return self._timed_out(engine)
+        if engine.crash is not None:
+            raise engine.crash
+        return S.Completed(self._resolve(result))
 
     def _wait_within_timeout(self, engine: FlowEngine, started: float) -> bool:
         """Wait for every task; False if the flow's ``timeout_seconds`` ran out first."""

@@ -12,6 +12,7 @@ import logging
 import threading
 from typing import Any
 
+from legato.core.engine import format_error
 from legato.core.states import StateType
 
 _lock = threading.Lock()
@@ -48,7 +49,7 @@ def _task_rows(items: list[tuple[Any, str, tuple[str, ...]]]) -> list[tuple[Any,
         if state.data is None or state.type is _COMPLETED:
             message = state.message if state.name == "NotReady" else None
         else:
-            message = _format_error(state.data) if isinstance(state.data, BaseException) else None
+            message = format_error(state.data) if isinstance(state.data, BaseException) else None
         append((
             (run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
              run.run_count, run.started_at, run.ended_at, message),
@@ -56,13 +57,6 @@ def _task_rows(items: list[tuple[Any, str, tuple[str, ...]]]) -> list[tuple[Any,
             upstream_ids,
         ))  # fmt: skip
     return rows
-
-
-def _format_error(error: BaseException) -> str | None:
-    """The traceback text of a task's error (legato.core.engine.format_error)."""
-    from legato.core.engine import format_error
-
-    return format_error(error)
 
 
 def open_recorder(run: Any, runner: Any) -> RunRecorder | None:

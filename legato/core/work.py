@@ -39,7 +39,7 @@ class Inline:
 
 
 class WorkItem:
-    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "started", "_options")
+    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "_options")
 
     def __init__(
         self,
@@ -59,7 +59,6 @@ class WorkItem:
         self.slots = slots
         self.engine = engine
         self.key = f"{info.name}-{info.id}"
-        self.started: float | None = None
         self._options = options
 
     @property

@@ -216,3 +216,33 @@ def test_flow_timeout_cancels_unfinished_tasks_and_fails_timed_out():
     assert isinstance(state.result(raise_on_failure=False), FlowTimeoutError)
     assert "cancelled" in str(state.result(raise_on_failure=False))
     assert time.monotonic() - started < 4
+
+
+def test_async_flow_timeout_and_crash_behave_like_sync_flows():
+    import asyncio
+
+    from legato.core.errors import FlowTimeoutError
+
+    release = threading.Event()
+
+    @task
+    def slow(i):
+        release.wait(5)
+
+    @flow(timeout_seconds=0.3, task_runner=ThreadPoolTaskRunner(1))
+    async def timed():
+        slow.map(range(3))
+
+    @task
+    def stop():
+        raise KeyboardInterrupt
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    async def crashing():
+        stop.submit()
+
+    state = asyncio.run(timed(return_state=True))
+    release.set()
+    assert state.name == "TimedOut" and isinstance(state.result(False), FlowTimeoutError)
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(crashing())
