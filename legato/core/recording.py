@@ -1,7 +1,9 @@
 """The bridge from the engine to the run history, when history is on.
 
 The engine calls three methods (flow started, task run final, flow finished);
-this module turns them into the history recorder's plain keyword calls. The
+this module turns them into the history recorder's calls: keyword calls for
+flow runs, and a sink of run objects for task runs, whose rows the history's
+writer thread builds in bulk with :func:`_task_rows`. The
 history package (SQLite) is imported only here, only when history is enabled,
 and one recorder is shared by all flow runs of the process.
 """
@@ -9,6 +11,7 @@ and one recorder is shared by all flow runs of the process.
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 from typing import Any
 
@@ -16,23 +19,28 @@ from legato.core.engine import format_error
 from legato.core.states import StateType
 
 _lock = threading.Lock()
-_COMPLETED = StateType.COMPLETED
 _recorders: dict[str, Any] = {}
 
 
 class RunRecorder:
     """Adapts engine objects to :class:`legato.history.HistoryRecorder` calls."""
 
-    __slots__ = ("history", "flow_run_id")
+    __slots__ = ("history", "flow_run_id", "_runs", "_edges")
 
     def __init__(self, history: Any, flow_run_id: str) -> None:
         self.history = history
         self.flow_run_id = flow_run_id
+        sink = history.task_run_sink(flow_run_id, _task_rows)
+        self._runs, self._edges = sink.runs, sink.edges
 
     def task_run_finished(self, run: Any) -> None:
-        """One small append on the hot path; rows are built in bulk on the history's writer thread."""
-        upstream_ids = tuple(run.upstream_ids()) if (run.upstreams or run.wait_for) else ()
-        self.history.task_run_finished_deferred(_task_rows, (run, self.flow_run_id, upstream_ids))
+        """One ``deque.append`` on the hot path; rows are built in bulk on the history's writer thread.
+
+        Edges are taken now: a settled run drops its upstreams right after this.
+        """
+        if run.upstreams or run.wait_for:
+            self._edges.append((run.id, run.upstream_ids()))
+        self._runs.append(run)
 
     def flow_run_finished(self, run: Any, error: str | None) -> None:
         self.history.flow_run_finished(
@@ -40,23 +48,39 @@ class RunRecorder:
         )
 
 
-def _task_rows(items: list[tuple[Any, str, tuple[str, ...]]]) -> list[tuple[Any, ...]]:
-    """History rows of settled task runs (on the writer thread: one tight loop for the common case)."""
-    rows = []
-    append = rows.append
-    for run, flow_run_id, upstream_ids in items:
-        state = run.state
-        if state.data is None or state.type is _COMPLETED:
-            message = state.message if state.name == "NotReady" else None
-        else:
-            message = format_error(state.data) if isinstance(state.data, BaseException) else None
-        append((
-            (run.id, flow_run_id, run.name, run.task.name, run.map_index, state.type.value, state.name,
-             run.run_count, run.started_at, run.ended_at, message),
-            tuple(sorted(run.tags)) if run.tags else (),
-            upstream_ids,
-        ))  # fmt: skip
-    return rows
+#: readers of each row field, in legato.history.chunks.ROW_FIELDS order
+#: (``state.type`` is a ``str`` enum: msgpack stores it as its text, without a ``.value`` call per run)
+_FIELD_GETTERS = tuple(map(operator.attrgetter, (
+    "id", "name", "task.name", "map_index", "state.type", "state.name", "run_count", "started_at", "ended_at",
+)))  # fmt: skip
+_STATE_TYPE = 4
+
+
+def _task_rows(runs: list[Any]) -> tuple[list[list[Any]], dict[int, str], dict[int, list[str]]]:
+    """History rows of settled task runs, by column, built on the writer thread.
+
+    See ``HistoryRecorder.task_run_sink``. Each column is one C-level pass
+    over the runs and one list: no object per run, so thousands of rows do
+    not set off the garbage collector over a graph of live runs. Only the
+    rare runs with an error or tags take a Python step.
+    """
+    columns = [list(map(getter, runs)) for getter in _FIELD_GETTERS]
+    errors = {}
+    for i, state_type in enumerate(columns[_STATE_TYPE]):
+        if state_type is not _COMPLETED and (message := _error_text(runs[i].state)) is not None:
+            errors[i] = message
+    tags = {i: sorted(run.tags) for i, run in enumerate(runs) if run.tags} if any(map(_tags, runs)) else {}
+    return columns, errors, tags
+
+
+def _error_text(state: Any) -> str | None:
+    if isinstance(state.data, BaseException):
+        return format_error(state.data)
+    return state.message or None
+
+
+_tags = operator.attrgetter("tags")
+_COMPLETED = StateType.COMPLETED
 
 
 def open_recorder(run: Any, runner: Any) -> RunRecorder | None:

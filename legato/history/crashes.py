@@ -10,13 +10,13 @@ checked and are left as they are.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from collections.abc import Iterable
 
 import psutil
 
 from legato.history import schema
+from legato.history.summary import this_host
 
 #: Clock slack when comparing a process's start time with a run's start time.
 CREATE_TIME_SLACK = 1.0
@@ -43,7 +43,7 @@ def process_alive(pid: int, started_at: float) -> bool:
 
 def find_crashed(conn: sqlite3.Connection) -> dict[str, str]:
     """Ids of RUNNING runs of this host whose process is gone, with an error message."""
-    hostname = socket.gethostname()
+    hostname = this_host()
     rows = conn.execute(
         "SELECT id, pid, started_at FROM flow_runs WHERE state_type = 'RUNNING' AND hostname = ?",
         (hostname,),

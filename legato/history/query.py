@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from legato import config
-from legato.history import crashes, schema
+from legato.history import chunks, crashes, schema
 from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, RunNotFound
 
 STATE_TYPES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -144,12 +144,15 @@ def task_runs(run_id: str, *, db: PathLike | None = None) -> list[TaskRunRecord]
     """The task runs of a flow run, in the order they started."""
     with _reading(db) as conn:
         full_id = _resolve_or_raise(conn, run_id)
-        rows = conn.execute(
-            "SELECT * FROM task_runs WHERE flow_run_id = ? "
-            "ORDER BY COALESCE(started_at, ended_at), task_name, map_index, rowid",
-            (full_id,),
-        )
-        return [_task_run(row) for row in rows]
+        by_id: dict[str, TaskRunRecord] = {}
+        for blob in _chunk_blobs(conn, full_id):
+            runs, _ = chunks.unpack(blob)
+            for fields in runs:
+                by_id[fields["id"]] = TaskRunRecord(flow_run_id=full_id, **fields)  # a later record wins
+        order = {task_id: position for position, task_id in enumerate(by_id)}
+        return sorted(by_id.values(), key=lambda t: (
+            _start_key(t), t.task_name, -1 if t.map_index is None else t.map_index, order[t.id]
+        ))  # fmt: skip
 
 
 def run_logs(run_id: str, *, db: PathLike | None = None) -> list[RunLogLine]:
@@ -168,21 +171,32 @@ def edges(run_id: str, *, db: PathLike | None = None) -> list[tuple[str, str]]:
     """The ``(upstream_id, downstream_id)`` task dependencies of a flow run, deduplicated."""
     with _reading(db) as conn:
         full_id = _resolve_or_raise(conn, run_id)
-        rows = conn.execute(
-            "SELECT upstream_id, downstream_id FROM task_edges WHERE flow_run_id = ? "
-            "GROUP BY upstream_id, downstream_id ORDER BY MIN(rowid)",
-            (full_id,),
-        )
-        return [(upstream, downstream) for upstream, downstream in rows]
+        found: dict[tuple[str, str], None] = {}
+        for blob in _chunk_blobs(conn, full_id):
+            found.update(dict.fromkeys(chunks.unpack(blob)[1]))
+        return list(found)
 
 
 # -- internals ------------------------------------------------------------------
 
 _FLOW_SELECT = """SELECT f.*,
-    (SELECT COUNT(*) FROM task_runs t WHERE t.flow_run_id = f.id) AS task_count,
-    (SELECT COUNT(*) FROM task_runs t WHERE t.flow_run_id = f.id
-        AND t.state_type IN ('FAILED', 'CRASHED')) AS failed_task_count
+    (SELECT COALESCE(SUM(c.task_count), 0) FROM task_run_chunks c WHERE c.flow_run_id = f.id) AS task_count,
+    (SELECT COALESCE(SUM(c.failed_count), 0) FROM task_run_chunks c WHERE c.flow_run_id = f.id)
+        AS failed_task_count
     FROM flow_runs f"""
+
+
+def _chunk_blobs(conn: sqlite3.Connection, flow_run_id: str) -> list[bytes]:
+    rows = conn.execute("SELECT data FROM task_run_chunks WHERE flow_run_id = ? ORDER BY rowid", (flow_run_id,))
+    return [row[0] for row in rows]
+
+
+def _start_key(task: TaskRunRecord) -> float:
+    """When a task run started, or ended if it never started (for sorting: never None)."""
+    for value in (task.started_at, task.ended_at):
+        if isinstance(value, (int, float)):
+            return value
+    return float("inf")
 
 
 @contextmanager
@@ -272,23 +286,6 @@ def _flow_run(row: sqlite3.Row) -> FlowRunRecord:
         cli_parameters=_json(row["cli_parameters"], None),
         task_count=row["task_count"],
         failed_task_count=row["failed_task_count"],
-    )
-
-
-def _task_run(row: sqlite3.Row) -> TaskRunRecord:
-    return TaskRunRecord(
-        id=row["id"],
-        flow_run_id=row["flow_run_id"],
-        name=row["name"],
-        task_name=row["task_name"],
-        map_index=row["map_index"],
-        state_type=row["state_type"],
-        state_name=row["state_name"],
-        attempts=row["attempts"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        error=row["error"],
-        tags=_json(row["tags"], []),
     )
 
 

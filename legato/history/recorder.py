@@ -2,19 +2,23 @@
 
 ::
 
-    engine threads                         writer thread (daemon, one per recorder)
-    ──────────────                         ─────────────────────────────────────────
-    task_run_finished ─┐                   every ~150 ms, or sooner when the
-    log               ─┼─► deque.append ──► queue holds a few thousand rows:
-    flow_run_started ──┤   (no lock,        pop everything, write it in one
-    flow_run_finished ─┘    no I/O)         BEGIN IMMEDIATE … COMMIT (executemany)
+    engine threads                          writer thread (daemon, one per recorder)
+    ──────────────                          ─────────────────────────────────────────
+    sink.runs.append(run) ───► per-flow ──► every ~150 ms: take everything from
+                                deque       the sinks and the queue, build task
+    task_run_finished ─┐                    rows in bulk, pack them per flow run
+    log               ─┼─► deque.append ──► into chunks (legato.history.chunks),
+    flow_run_started ──┤   (no lock,        write all in one
+    flow_run_finished ─┘    no I/O)         BEGIN IMMEDIATE … COMMIT
           │
           └─ these two also flush synchronously, in the caller's thread
 
-Per-task calls only append a tuple to a ``collections.deque`` (thread-safe,
-no lock taken); JSON encoding and SQL happen in the writer. The two per-flow
-calls write before they return: ``flow_run_started`` so that a process killed
-right after starting still leaves a row (read back later as CRASHED), and
+The engine's per-task cost is one ``deque.append`` of the settled run object
+into its flow run's :class:`TaskRunSink`; turning runs into rows happens on
+the writer thread, for thousands at once, with the engine's own builder.
+JSON encoding and SQL happen in the writer too. The two per-flow calls write
+before they return: ``flow_run_started`` so that a process killed right after
+starting still leaves a row (read back later as CRASHED), and
 ``flow_run_finished`` so that the run is complete on disk when the flow
 returns. Writing is serialized by one lock, whichever thread does it.
 
@@ -27,12 +31,10 @@ its own queued rows) and opens its own connection when it first writes.
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import logging
 import numbers
 import os
-import socket
 import sqlite3
 import threading
 import weakref
@@ -44,8 +46,9 @@ from typing import Any
 from legato import config
 from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV
 from legato.history import schema
+from legato.history.chunks import Chunk
 from legato.history.errors import HistoryError
-from legato.history.summary import parameters_json, safe_repr, tags_json
+from legato.history.summary import parameters_json, safe_repr, tags_json, this_host
 
 FLUSH_INTERVAL = 0.15
 BATCH_ROWS = 5000
@@ -54,31 +57,15 @@ logger = logging.getLogger("legato.history")
 
 # Operation kinds in the queue; the writer applies them in this order.
 _FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
-_TASK_DEFERRED = "task_deferred"
-_LOG_DROPPED = "dropped"
-#: a flow's end flushes synchronously only when at most this many rows are queued
-SYNC_FLUSH_LIMIT = 200
+_SINK_RUNS = "sink_runs"
+#: a flow's end flushes synchronously unless the writer is this many rows behind
+SYNC_FLUSH_LIMIT = 20_000
 
 _INSERT_FLOW = """INSERT OR REPLACE INTO flow_runs
     (id, name, flow_name, parameters, run_key, runner, tags, state_type, state_name,
      pid, hostname, started_at, entrypoint, cli_parameters)
     VALUES (?, ?, ?, ?, ?, ?, ?, 'RUNNING', 'Running', ?, ?, ?, ?, ?)"""
-_INSERT_TASK = """INSERT OR REPLACE INTO task_runs
-    (id, flow_run_id, name, task_name, map_index, state_type, state_name, attempts,
-     started_at, ended_at, error, tags)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-# The same inserts for a whole batch in one statement: SQLite walks a JSON array
-# of rows itself, so the GIL is released once per batch instead of once per
-# row (per-row steps convoy with the flow's worker threads for the GIL).
-_INSERT_TASKS_JSON = """INSERT OR REPLACE INTO task_runs
-    (id, flow_run_id, name, task_name, map_index, state_type, state_name, attempts,
-     started_at, ended_at, error, tags)
-    SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-           value->>8, value->>9, value->>10, value->>11
-    FROM json_each(?)"""
-_INSERT_EDGES_JSON = """INSERT INTO task_edges (flow_run_id, upstream_id, downstream_id)
-    SELECT value->>0, value->>1, value->>2 FROM json_each(?)"""
-_INSERT_EDGE = "INSERT INTO task_edges (flow_run_id, upstream_id, downstream_id) VALUES (?, ?, ?)"
+_INSERT_CHUNK = "INSERT INTO task_run_chunks (flow_run_id, task_count, failed_count, data) VALUES (?, ?, ?, ?)"
 _INSERT_LOG = """INSERT INTO logs (flow_run_id, task_run_id, ts, level, logger, message)
     VALUES (?, ?, ?, ?, ?, ?)"""
 _FINISH_FLOW = "UPDATE flow_runs SET state_type = ?, state_name = ?, ended_at = ?, error = ? WHERE id = ?"
@@ -129,7 +116,7 @@ class HistoryRecorder:
             entrypoint, cli_parameters = _claim_cli_entrypoint(cli_parameters)
         row = (
             id, name, flow_name, parameters_json(parameters), run_key, runner, tags_json(tags),
-            os.getpid(), socket.gethostname(), started_at, entrypoint,
+            os.getpid(), this_host(), started_at, entrypoint,
             None if cli_parameters is None else json.dumps(cli_parameters, default=str),
         )  # fmt: skip
         self._put((_FLOW_START, row))
@@ -153,21 +140,25 @@ class HistoryRecorder:
         tags: list[str],
     ) -> None:
         """Queue a finished task run and its upstream edges (no I/O here)."""
-        row = (
-            id, flow_run_id, name, task_name, map_index, str(state_type), state_name,
-            attempts, started_at, ended_at, error,
-        )  # fmt: skip
-        self._put((_TASK, row, tuple(tags), tuple(upstream_ids)))
+        row = (id, name, task_name, map_index, str(state_type), state_name, attempts, started_at, ended_at)
+        self._put((_TASK, flow_run_id, row, error, tuple(tags), tuple(upstream_ids)))
 
-    def task_run_finished_deferred(self, build_rows: Callable[[list[Any]], list[tuple[Any, ...]]], item: Any) -> None:
-        """Queue a finished task run whose row is built later, on the writer thread.
+    def task_run_sink(self, flow_run_id: str, build_rows: BuildRows) -> TaskRunSink:
+        """A sink for the settled task runs of one flow run, emptied by the writer.
 
-        ``build_rows(items)`` is called once per write with every item queued
-        for it, and returns ``(row, tags, upstream_ids)`` per item, ``row`` in
-        the column order of :meth:`task_run_finished`. The engine uses this so
-        its per-task cost is one small append, and rows are built in bulk.
+        The engine appends run objects to ``sink.runs`` and ``(run_id,
+        upstream_ids)`` to ``sink.edges``: the cheapest thing it can do per
+        task. The writer calls ``build_rows(runs)`` for everything it takes
+        at once; see :data:`BuildRows`. :meth:`flow_run_finished` for the
+        same id writes what is left.
         """
-        self._put((_TASK_DEFERRED, build_rows, item))
+        sink = TaskRunSink(flow_run_id, build_rows)
+        if not self._closed:
+            with self._start_lock:
+                self._sinks[flow_run_id] = sink
+            if self._writer is None:
+                self._start_writer()
+        return sink
 
     def log(
         self,
@@ -187,13 +178,21 @@ class HistoryRecorder:
     ) -> None:
         """Record the final state of a flow run, after every row queued before it.
 
-        A small backlog is written before this returns. A large one (a flow
-        of many thousands of tasks) is left to the writer thread, so the flow
-        returns at full speed; the process waits for it at exit. Rows keep
-        their order, so a run never reads as finished before its tasks are in.
+        Everything queued is written before this returns, unless the writer
+        is more than :data:`SYNC_FLUSH_LIMIT` rows behind (a database locked
+        by another process for long): then it is left to the writer thread,
+        and the process waits for it at exit. Rows keep their order, so a run
+        never reads as finished before its tasks are in.
         """
+        backlog = len(self._queue)
+        sink = self._sinks.get(id)
+        if sink is not None:
+            sink.closed = True  # the writer forgets it once it is empty
+            leftover = sink.take()
+            backlog += len(leftover[2])
+            self._put(leftover)
         self._put((_FLOW_END, (str(state_type), state_name, ended_at, error, id)))
-        if len(self._queue) <= SYNC_FLUSH_LIMIT:
+        if backlog <= SYNC_FLUSH_LIMIT:
             self.flush()
         else:
             self._wake.set()
@@ -225,14 +224,16 @@ class HistoryRecorder:
         """Write everything queued so far before returning; never raises."""
         try:
             with self._lock:
-                while self._queue:
-                    batch = _take(self._queue, self._batch_rows * 4)
+                batch = self._take_sinks()
+                while batch or self._queue:
+                    batch.extend(_take(self._queue, self._batch_rows * 4))
                     try:
                         self._write(batch)
                     except (sqlite3.InterfaceError, sqlite3.ProgrammingError):
                         # A value SQLite cannot store (say a numpy integer) must
                         # not cost the whole batch: convert, then write again.
                         self._write([_sanitized(op) for op in batch])
+                    batch = []
         except (HistoryError, sqlite3.Error, OSError) as exc:
             self._warn(exc)
 
@@ -256,6 +257,22 @@ class HistoryRecorder:
         self._start_lock = threading.Lock()  # guards _writer and _closed
         self._conn: sqlite3.Connection | None = None
         self._writer: threading.Thread | None = None
+        self._sinks: dict[str, TaskRunSink] = {}  # guarded by _start_lock
+
+    def _take_sinks(self) -> list[tuple[Any, ...]]:
+        """Everything the sinks hold now, as queue operations; closed, empty sinks are dropped."""
+        with self._start_lock:
+            sinks = list(self._sinks.values())
+        ops = []
+        for sink in sinks:
+            closed = sink.closed  # read first: an append after it is still taken below
+            if sink.runs or sink.edges:
+                ops.append(sink.take())
+            elif closed:
+                with self._start_lock:
+                    if self._sinks.get(sink.flow_run_id) is sink:
+                        del self._sinks[sink.flow_run_id]
+        return ops
 
     def _put(self, op: tuple[Any, ...]) -> None:
         if self._closed:
@@ -282,30 +299,30 @@ class HistoryRecorder:
             self.flush()
 
     def _write(self, ops: list[tuple[Any, ...]]) -> None:
-        starts, tasks, edges, logs, ends = [], [], [], [], []
-        ops = _built(ops)
+        starts, logs, ends = [], [], []
+        chunks: dict[str, Chunk] = {}
         for op in ops:
             kind = op[0]
-            if kind is _TASK:
-                row, tags, upstream_ids = op[1], op[2], op[3]
-                tasks.append((*row, _tags_column(tags)))
-                if upstream_ids:
-                    edges.extend((row[1], upstream, row[0]) for upstream in upstream_ids)
+            if kind is _SINK_RUNS:
+                _add_sink_runs(chunks, *op[1:])
+            elif kind is _TASK:
+                flow_run_id, row, error, tags, upstream_ids = op[1:]
+                chunk = chunks.get(flow_run_id) or chunks.setdefault(flow_run_id, Chunk())
+                chunk.add(row, error, tags, upstream_ids)
             elif kind is _LOG:
                 logs.append(op[1])
             elif kind is _FLOW_START:
                 starts.append(op[1])
             else:
                 ends.append(op[1])
+        packed = [(flow_run_id, len(c), c.failed_count, c.pack()) for flow_run_id, c in chunks.items()
+                  if len(c) or c.edges]  # fmt: skip
 
         def work(conn: sqlite3.Connection) -> None:
             # Starts before everything else and ends after: a flow's end
             # never overtakes its start even when both are in one batch.
-            if starts:
-                conn.executemany(_INSERT_FLOW, starts)
-            _insert_many(conn, _INSERT_TASKS_JSON, _INSERT_TASK, tasks)
-            _insert_many(conn, _INSERT_EDGES_JSON, _INSERT_EDGE, edges)
-            for statement, rows in ((_INSERT_LOG, logs), (_FINISH_FLOW, ends)):
+            for statement, rows in ((_INSERT_FLOW, starts), (_INSERT_CHUNK, packed), (_INSERT_LOG, logs),
+                                    (_FINISH_FLOW, ends)):  # fmt: skip
                 if rows:
                     conn.executemany(statement, rows)
 
@@ -321,42 +338,37 @@ class HistoryRecorder:
             logger.debug("run history write failed again: %s", exc)
 
 
-def _insert_many(conn: sqlite3.Connection, json_statement: str, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows in one statement over a JSON array; row by row if they are not plain JSON values."""
-    if not rows:
-        return
-    try:
-        payload = json.dumps(rows, allow_nan=False)
-    except (TypeError, ValueError):
-        conn.executemany(statement, rows)
-        return
-    conn.execute(json_statement, (payload,))
+#: ``build_rows(runs) -> (columns, errors, tags)``: one column per field of
+#: :data:`legato.history.chunks.ROW_FIELDS`, each with a value per run;
+#: ``errors`` and ``tags`` hold what only some runs have, keyed by index into ``runs``.
+BuildRows = Callable[[list[Any]], tuple[list[Any], dict[int, str], dict[int, list[str]]]]
 
 
-@functools.lru_cache(maxsize=512)
-def _tags_column(tags: tuple[str, ...]) -> str:
-    """Tags as JSON, cached: the same few tag sets repeat across thousands of runs."""
-    return tags_json(tags)
+class TaskRunSink:
+    """Where the engine drops the settled task runs of one flow run (see :meth:`HistoryRecorder.task_run_sink`)."""
+
+    __slots__ = ("flow_run_id", "build_rows", "runs", "edges", "closed")
+
+    def __init__(self, flow_run_id: str, build_rows: BuildRows) -> None:
+        self.flow_run_id = flow_run_id
+        self.build_rows = build_rows
+        self.runs: deque[Any] = deque()
+        self.edges: deque[tuple[str, Any]] = deque()  # (run id, its upstream ids)
+        self.closed = False
+
+    def take(self) -> tuple[Any, ...]:
+        """Everything in the sink now, as one queue operation (safe with concurrent appends)."""
+        return (_SINK_RUNS, self, _take(self.runs, len(self.runs)), _take(self.edges, len(self.edges)))
 
 
-def _built(ops: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``ops`` with every deferred task row built, in bulk per builder, in place."""
-    deferred: dict[Any, list[int]] = {}
-    for index, op in enumerate(ops):
-        if op[0] is _TASK_DEFERRED:
-            deferred.setdefault(op[1], []).append(index)
-    if not deferred:
-        return ops
-    ops = list(ops)
-    for build_rows, indexes in deferred.items():
+def _add_sink_runs(chunks: dict[str, Chunk], sink: TaskRunSink, runs: list[Any], edges: list[tuple[str, Any]]) -> None:
+    chunk = chunks.get(sink.flow_run_id) or chunks.setdefault(sink.flow_run_id, Chunk())
+    if runs:
         try:
-            rows = build_rows([ops[i][2] for i in indexes])
+            chunk.extend(*sink.build_rows(runs))
         except Exception as exc:  # rows that cannot be built are dropped, not the batch
             logger.debug("could not build task run rows: %s", exc)
-            rows = [None] * len(indexes)
-        for i, built in zip(indexes, rows):
-            ops[i] = (_TASK, *built) if built is not None else (_LOG_DROPPED,)
-    return [op for op in ops if op[0] is not _LOG_DROPPED]
+    chunk.edges.extend((str(upstream), run_id) for run_id, upstream_ids in edges for upstream in upstream_ids)
 
 
 def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
@@ -372,13 +384,11 @@ def _take(queue: deque[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
 
 
 def _sanitized(op: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The operation with every value turned into one SQLite can store."""
+    """The operation with every value of its row turned into one SQLite can store."""
+    if op[0] is _SINK_RUNS or op[0] is _TASK:
+        return op  # packed with msgpack, which converts values itself
     kind, row, *rest = op
-    clean = tuple(_storable(value) for value in row)
-    if kind is _TASK:
-        tags, upstream_ids = rest
-        return (kind, clean, tags, tuple(str(upstream) for upstream in upstream_ids))
-    return (kind, clean, *rest)
+    return (kind, tuple(_storable(value) for value in row), *rest)
 
 
 def _storable(value: Any) -> Any:

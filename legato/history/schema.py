@@ -12,11 +12,14 @@ module settles the three things that make that safe:
   ever being called, so the write lock is taken up front.
 
 The schema version lives in ``PRAGMA user_version``; tables are created when
-missing, and a file written by a newer legato is refused rather than misread.
+missing, a file of an older version is upgraded in place (version 1 kept one
+row per task run; version 2 keeps them in chunks), and a file written by a
+newer legato is refused rather than misread.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -26,7 +29,7 @@ from typing import TypeVar
 
 from legato.history.errors import HistoryDatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 #: How long a write keeps retrying "database is locked" before giving up.
 LOCKED_RETRY_SECONDS = 60.0
@@ -55,28 +58,14 @@ CREATE TABLE IF NOT EXISTS flow_runs (
 CREATE INDEX IF NOT EXISTS flow_runs_started_at ON flow_runs (started_at);
 CREATE INDEX IF NOT EXISTS flow_runs_state_type ON flow_runs (state_type);
 
-CREATE TABLE IF NOT EXISTS task_runs (
-    id          TEXT PRIMARY KEY,
-    flow_run_id TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    task_name   TEXT NOT NULL,
-    map_index   INTEGER,
-    state_type  TEXT NOT NULL,
-    state_name  TEXT NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 1,
-    started_at  REAL,
-    ended_at    REAL,
-    error       TEXT,
-    tags        TEXT NOT NULL DEFAULT '[]'
+-- Task runs, in chunks of one flow run packed with msgpack (legato.history.chunks).
+CREATE TABLE IF NOT EXISTS task_run_chunks (
+    flow_run_id  TEXT NOT NULL,
+    task_count   INTEGER NOT NULL,
+    failed_count INTEGER NOT NULL,
+    data         BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS task_runs_flow_run_id ON task_runs (flow_run_id, started_at);
-
-CREATE TABLE IF NOT EXISTS task_edges (
-    flow_run_id   TEXT NOT NULL,
-    upstream_id   TEXT NOT NULL,
-    downstream_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS task_edges_flow_run_id ON task_edges (flow_run_id);
+CREATE INDEX IF NOT EXISTS task_run_chunks_flow_run_id ON task_run_chunks (flow_run_id);
 
 CREATE TABLE IF NOT EXISTS logs (
     flow_run_id TEXT NOT NULL,
@@ -168,12 +157,49 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         )
 
     def create(c: sqlite3.Connection) -> None:
+        # Read again under the write lock: another process may have upgraded meanwhile.
+        current = c.execute("PRAGMA user_version").fetchone()[0]
+        if current == SCHEMA_VERSION:
+            return
         for statement in _TABLES.split(";"):
             if statement.strip():
                 c.execute(statement)
+        if current == 1:
+            _chunk_version_1_task_runs(c)
         c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     write_transaction(conn, create)
+
+
+def _chunk_version_1_task_runs(conn: sqlite3.Connection) -> None:
+    """Move version 1's one-row-per-task-run tables into chunks, one per flow run."""
+    from legato.history.chunks import Chunk
+
+    chunks: dict[str, Chunk] = {}
+    rows = conn.execute(
+        "SELECT flow_run_id, id, name, task_name, map_index, state_type, state_name, attempts, started_at, "
+        "ended_at, error, tags FROM task_runs ORDER BY rowid"
+    )
+    for flow_run_id, *row, error, tags in rows:
+        chunks.setdefault(flow_run_id, Chunk()).add(row, error, _json_list(tags), ())
+    for flow_run_id, upstream, downstream in conn.execute(
+        "SELECT flow_run_id, upstream_id, downstream_id FROM task_edges ORDER BY rowid"
+    ):
+        chunks.setdefault(flow_run_id, Chunk()).edges.append((upstream, downstream))
+    conn.executemany(
+        "INSERT INTO task_run_chunks (flow_run_id, task_count, failed_count, data) VALUES (?, ?, ?, ?)",
+        [(flow_run_id, len(c), c.failed_count, c.pack()) for flow_run_id, c in chunks.items()],
+    )
+    conn.execute("DROP TABLE task_runs")
+    conn.execute("DROP TABLE task_edges")
+
+
+def _json_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 __all__ = ["SCHEMA_VERSION", "connect", "is_locked_error", "write_transaction"]

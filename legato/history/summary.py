@@ -9,6 +9,7 @@ module never raises, whatever it is given.
 from __future__ import annotations
 
 import json
+import os
 import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -47,6 +48,20 @@ def tags_json(tags: Iterable[str] | None) -> str:
     return json.dumps([str(tag) for tag in tags or ()])
 
 
+def this_host() -> str:
+    """The machine's name, as ``socket.gethostname()`` gives it, without importing ``socket``.
+
+    A flow's first run pays for every import its history needs; on POSIX the
+    host name is the ``uname`` node name, which ``os`` has already loaded.
+    """
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 def _type_name(value: Any) -> str:
     try:
         return type(value).__qualname__
@@ -54,4 +69,4 @@ def _type_name(value: Any) -> str:
         return "object"
 
 
-__all__ = ["MAX_VALUE_CHARS", "parameters_json", "safe_repr", "tags_json"]
+__all__ = ["MAX_VALUE_CHARS", "parameters_json", "safe_repr", "tags_json", "this_host"]

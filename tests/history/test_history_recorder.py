@@ -136,7 +136,7 @@ def test_schema_version_and_wal_mode(db, start_flow):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"flow_runs", "task_runs", "task_edges", "logs"} <= tables
+        assert {"flow_runs", "task_run_chunks", "logs"} <= tables
     finally:
         conn.close()
 
