@@ -18,7 +18,8 @@ working for code that does not know legato::
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
     └── RunnerError (RuntimeError)       a task runner failed, not the task
-        └── WorkerCrashedError           a worker process died under a task
+        ├── WorkerCrashedError           a worker process died under a task
+        └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
 
 Misuse of the API (a bad option, ``submit`` outside a flow) raises the plain
 builtin that fits: ``ValueError``, ``TypeError`` or ``RuntimeError``.
@@ -87,6 +88,14 @@ class WorkerCrashedError(RunnerError):
     """The worker process running a task died before the task finished."""
 
 
+class WorkerStartupError(RunnerError):
+    """Worker processes cannot start, so no task can run on that runner: retrying would not help.
+
+    Raised, for instance, when the worker processes re-import a script that
+    starts its flow at top level, without ``if __name__ == "__main__":``.
+    """
+
+
 __all__ = [
     "CancelledRun",
     "CrashedRun",
@@ -103,4 +112,5 @@ __all__ = [
     "UnfinishedRun",
     "UpstreamNotReady",
     "WorkerCrashedError",
+    "WorkerStartupError",
 ]

@@ -35,6 +35,7 @@ from legato.core.context import FlowRunContext, current_tags, flow_run_context
 from legato.core.engine import FlowEngine, _is_upstream, format_error
 from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
 from legato.core.logs import configure_logging, flow_run_logger
+from legato.core.mainguard import refuse_in_worker_startup
 from legato.core.retries import RetryPolicy
 
 R = TypeVar("R")
@@ -245,6 +246,7 @@ class Flow(Generic[R]):
 
     def __call__(self, *args: Any, return_state: bool = False, run_key: Any = None, **kwargs: Any) -> Any:
         """Run the flow. ``run_key`` names the logical run, so a rerun with the same key resumes it."""
+        refuse_in_worker_startup()  # a worker re-importing a script that lacks the __main__ guard
         flow = self if run_key is None else self.with_options(run_key=run_key)
         if self.is_async:
             return flow._call_async(args, kwargs, return_state)

@@ -13,6 +13,13 @@ first one is the job that killed it (a crash retry) and the others have not
 started (they are simply sent elsewhere). A worker killed from outside
 between two jobs gets the next one blamed; crash retries are bounded, so
 that costs at most one of them.
+
+A worker that dies before it said it was ready did not fail a task, it could
+not start. When that is because the flow process's script starts its flow at
+top level, without ``if __name__ == "__main__":`` (the worker says so with its
+exit code, see :mod:`legato.core.mainguard`), every new worker would do the
+same: the pool breaks at once, failing every job, and every job put after,
+with a :class:`~legato.core.errors.WorkerStartupError` saying what to fix.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from legato.core.errors import CancelledRun, RunnerError, WorkerCrashedError
+from legato.core.errors import CancelledRun, RunnerError, WorkerCrashedError, WorkerStartupError
+from legato.core.mainguard import UNGUARDED_MAIN_EXIT, WORKER_NAME_PREFIX, main_module_name
 from legato.runners import _process_worker as remote
 from legato.serializers import Serializer
 
@@ -85,7 +93,7 @@ class Job:
 class Worker:
     """A worker process as the dispatcher sees it."""
 
-    __slots__ = ("process", "pid", "exitcode", "conn", "jobs", "tasks", "inbox")
+    __slots__ = ("process", "pid", "exitcode", "conn", "jobs", "tasks", "inbox", "ready")
 
     def __init__(self, process: Any, conn: Any) -> None:
         self.process = process
@@ -96,6 +104,8 @@ class Worker:
         #: the keys of the tasks the worker holds, kept in step with its own cache
         self.tasks = remote.TaskCache()
         self.inbox = Frames()
+        #: it has said it is set up (it got past importing the flow process's main module)
+        self.ready = False
 
     def can_take(self, job: Job) -> bool:
         if not self.jobs:
@@ -185,6 +195,7 @@ class Pool:
         self._workers: list[Worker] = []
         self._closing = False  # no new jobs: finishing the ones there are
         self._closed = False  # the dispatcher is gone (set under _put_lock)
+        self._broken: str | None = None  # why workers cannot start: every job fails (set under _put_lock)
         self._put_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -198,6 +209,8 @@ class Pool:
 
     def put(self, job: Job) -> None:
         with self._put_lock:
+            if self._broken is not None:
+                raise WorkerStartupError(self._broken)
             if self._closing or self._closed:
                 raise RuntimeError("the process pool is shut down")
             self._pending.append(job)
@@ -308,7 +321,10 @@ class Pool:
                 continue
             try:
                 worker.write(b"".join(frames))
-            except OSError:  # it died: its jobs go back (the first one counts as crashed)
+                dead = False
+            except OSError:
+                dead = True
+            if dead:  # its jobs go back (the first one counts as crashed); out of the except block, see _read
                 self._on_death(worker)
 
     def _worker_for(self, job: Job) -> Worker | None:
@@ -324,7 +340,7 @@ class Pool:
         ours, theirs = self.context.Pipe(duplex=True)
         process = self.context.Process(
             target=remote.main, args=(theirs, self.serializer, self.levels),
-            name=f"legato-process-worker-{len(self._workers)}", daemon=True,
+            name=f"{WORKER_NAME_PREFIX}{len(self._workers)}", daemon=True,
         )
         try:
             process.start()
@@ -346,9 +362,14 @@ class Pool:
 
     def _read(self, worker: Worker) -> None:
         """Handle what ``worker`` sent; the end of its stream means it died."""
+        messages: list[bytes] | None
         try:
             messages = worker.read()
         except (EOFError, OSError):
+            messages = None
+        if messages is None:
+            # Out of the except block: the engine's callbacks run on this thread when a
+            # future fails, and whatever they raise would show the EOFError as its context.
             self._on_death(worker)
             return
         self._handle(worker, messages)
@@ -360,6 +381,8 @@ class Pool:
             kind, job_id, body = pickle.loads(message)
             if kind == remote.LOG:
                 _emit(body)
+            elif kind == remote.READY:
+                worker.ready = True
             else:
                 self._on_outcome(worker, kind, job_id, body)
 
@@ -405,6 +428,9 @@ class Pool:
         if worker not in self._workers:  # what it sent made us kill it (an aborted job)
             return
         jobs = self._retire(worker)
+        if not worker.ready and worker.exitcode == UNGUARDED_MAIN_EXIT:
+            self._break(_unguarded_main(self.context), jobs)
+            return
         if not jobs:
             return
         head, rest = jobs[0], jobs[1:]
@@ -433,6 +459,33 @@ class Pool:
             worker.pid, how, job.crashes, self.crash_retries,
         )
         return True
+
+    def _break(self, message: str, jobs: list[Job]) -> None:
+        """No worker can start: fail ``jobs`` and every other job, now and from now on; stop the workers.
+
+        The dispatcher keeps running until the runner is shut down, as usual;
+        it just has nothing left to do.
+        """
+        with self._put_lock:  # after this no job is put: the pending ones are all there
+            self._broken = message
+        jobs.extend(self._pending)
+        self._pending.clear()
+        for worker in list(self._workers):  # starting too, and would die the same way
+            worker.process.kill()
+            jobs.extend(self._retire(worker))
+        for job in jobs:
+            if not job.aborted:
+                self._fail(job, WorkerStartupError(message))
+
+    def _fail(self, job: Job, error: BaseException) -> None:
+        """Fail ``job`` with ``error``, even one that has not started (which :meth:`_settle` would cancel)."""
+        future = job.future
+        if not job.started:
+            if not future.set_running_or_notify_cancel():  # cancelled meanwhile
+                job.release()
+                return
+            job.started = True
+        self._settle(job, error=error)
 
     def _abort(self, future: Any) -> None:
         job = future.job
@@ -532,6 +585,18 @@ def _exit_description(code: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
+
+
+def _unguarded_main(context: Any) -> str:
+    """Why workers cannot start when the flow process's main module starts a flow on import."""
+    method = context.get_start_method()
+    return (
+        f"the worker processes cannot start: with the {method!r} start method, each one imports the "
+        f"flow process's {main_module_name()} again (as '__mp_main__'), and importing it starts a flow "
+        f"(or a process pool) at top level. "
+        f'Protect the flow call with `if __name__ == "__main__":`, as multiprocessing requires '
+        f"(see 'Safe importing of main module' in its documentation)"
+    )
 
 
 __all__ = ["PIPELINE_BYTES", "PREFETCH", "Job", "Pool", "Worker"]

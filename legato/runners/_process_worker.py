@@ -13,7 +13,8 @@ ints, strings, log records and the bytes the runner's serializer produced)::
     flow process ─▶ worker:  (job_id, name, task_key, task_bytes | None, item_bytes, spans,
                               upstream_payloads, upstream_positions)
                              None: stop
-    worker ─▶ flow process:  (DONE, job_id, result_bytes)
+    worker ─▶ flow process:  (READY, 0, None): first, once it is set up
+                             (DONE, job_id, result_bytes)
                              (BATCH_DONE, job_id, (result_bytes, (seconds, [(ok, packed error | None)])))
                              (FAILED, job_id, (error_bytes | None, type name, message, traceback text))
                              (LOG, 0, logging.LogRecord)
@@ -22,7 +23,10 @@ ints, strings, log records and the bytes the runner's serializer produced)::
 of them for a batch of map elements (``spans`` is then the batch's), or the
 whole work item when it is not a :class:`~legato.core.work.WorkItem`
 (``task_key`` is then None). Each distinct upstream value is sent once;
-``upstream_positions`` says which one goes where in the call.
+``upstream_positions`` says which one goes where in the call. ``READY`` tells
+the pool that the worker got past its start-up (importing the flow process's
+main module, see :mod:`legato.core.mainguard`): a worker that dies before
+that did not fail a task, it could not start.
 
 This module is preloaded into the forkserver, so it imports only what every
 worker needs anyway.
@@ -44,7 +48,7 @@ from legato.core.batching import BatchWork
 from legato.core.work import WorkItem
 from legato.serializers import Serializer
 
-DONE, FAILED, LOG, BATCH_DONE = 1, 2, 3, 4
+DONE, FAILED, LOG, BATCH_DONE, READY = 1, 2, 3, 4, 5
 PROTOCOL = 5
 
 #: how many distinct tasks a worker keeps deserialized (both sides apply the same rule)
@@ -148,6 +152,10 @@ def main(conn: Any, serializer: Serializer, levels: dict[str, int]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the flow process's to handle
     send = _Sender(conn)
     forward_logs(send, levels)
+    try:
+        send(READY, 0, None)
+    except OSError:  # the flow process is gone
+        return
     tasks = TaskCache()
     while True:
         try:
@@ -373,4 +381,4 @@ def unpack_error(packed: tuple[bytes | None, str, str, str], serializer: Seriali
     return error
 
 
-__all__ = ["BATCH_DONE", "DONE", "FAILED", "LOG", "BrokenItem", "NestedEngine", "RemoteTraceback", "TaskCache", "main", "pack_error", "run_job", "unpack_error"]
+__all__ = ["BATCH_DONE", "DONE", "FAILED", "LOG", "READY", "BrokenItem", "NestedEngine", "RemoteTraceback", "TaskCache", "main", "pack_error", "run_job", "unpack_error"]

@@ -50,6 +50,17 @@ worker (160 ms without the preload). The server is started once per flow
 process (about 0.3 s) and lives as long as that process, as multiprocessing's
 forkserver does; the workers are its children.
 
+**The main module.** As with ``spawn``, each worker imports the flow
+process's main module again (as ``__mp_main__``), so that the tasks a script
+defines can be unpickled there: a script must call its flow under
+``if __name__ == "__main__":``, as multiprocessing requires. One that does
+not would start its flow again in every worker; the worker notices and gives
+up at once (:mod:`legato.core.mainguard`), and the flow's tasks fail with a
+:class:`~legato.core.errors.WorkerStartupError` that says so, instead of
+being retried as crashes. The forkserver does not preload the main module
+(Python 3.13 made its ``"__main__"`` preload work): an unguarded script would
+then run in the server itself, where nothing can report it.
+
 **Throughput.** A task object is serialized once and sent once to each
 worker, which caches it; a job then carries only its arguments. Each
 distinct upstream value is sent once per job, as the bytes its worker
@@ -89,6 +100,7 @@ from typing import Any
 from legato.core.arguments import fill_slots
 from legato.core.batching import BatchWork
 from legato.core.errors import SerializationError
+from legato.core.mainguard import refuse_in_worker_startup
 from legato.core.work import Inline, WorkItem
 from legato.runners._process_pool import PIPELINE_BYTES, Job, Pool
 from legato.runners._process_worker import TASK_CACHE_SIZE, BrokenItem, unpack_error
@@ -142,6 +154,7 @@ class ProcessPoolTaskRunner(TaskRunner):
     # -- lifecycle
 
     def start(self) -> None:
+        refuse_in_worker_startup()  # a pool started at top level of a script a worker is importing
         with self._lock:
             if self._pool is None:
                 self._pool = Pool(self.max_workers, _context(self.start_method), self.serializer, self.crash_retries)
@@ -391,14 +404,17 @@ def _culprit(work: WorkItem, serializer: Serializer) -> str | None:
 
 
 def _context(method: str) -> Any:
-    """The multiprocessing context; a forkserver preloads the worker module (see the module docstring)."""
+    """The multiprocessing context; a forkserver preloads the worker module, not the main one (see above)."""
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         from multiprocessing import forkserver
 
         preload = list(getattr(forkserver._forkserver, "_preload_modules", ["__main__"]))
-        if _WORKER_MODULE not in preload:
-            context.set_forkserver_preload([*preload, _WORKER_MODULE])
+        wanted = [name for name in preload if name != "__main__"]
+        if _WORKER_MODULE not in wanted:
+            wanted.append(_WORKER_MODULE)
+        if wanted != preload:
+            context.set_forkserver_preload(wanted)
     return context
 
 

@@ -72,6 +72,24 @@ def _service_pids() -> set[int]:
     return {pid for pid in pids if pid}
 
 
+def tagged_processes(variable: str, value: str) -> list[psutil.Process]:
+    """Live processes, anywhere, whose environment has ``variable=value``.
+
+    For a test that runs a script in a subprocess with that variable set:
+    whatever the script starts inherits it, so it can still be found once
+    the script has exited, when a process it left behind has been re-parented
+    out of this process's tree (where :class:`Leftovers` looks).
+    """
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(variable) == value and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.Error, OSError):  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
 def dask_clusters() -> set[Any]:
     """The Dask clusters alive in this process (a runner given an address must start none)."""
     try:
@@ -81,4 +99,4 @@ def dask_clusters() -> set[Any]:
     return {c for c in SpecCluster._instances if c.status.name not in ("closed", "closing")}
 
 
-__all__ = ["Leftovers", "dask_clusters"]
+__all__ = ["Leftovers", "dask_clusters", "tagged_processes"]

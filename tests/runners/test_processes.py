@@ -7,17 +7,22 @@ import logging
 import multiprocessing.forkserver
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+import uuid
 from concurrent.futures import wait as wait_futures
 
 import psutil
 import pytest
 import tasks as T
-from _leftovers import Leftovers
+from _leftovers import Leftovers, tagged_processes
 
 from legato import allow_failure, flow, quote, unmapped
 from legato.core.errors import CancelledRun, SerializationError, WorkerCrashedError
+from legato.core.mainguard import UNGUARDED_MAIN_EXIT
 from legato.runners._process_worker import RemoteTraceback
 from legato.runners.processes import ProcessPoolTaskRunner
 
@@ -279,3 +284,91 @@ def test_spawn_start_method_works():
         return T.add.submit(1, 2).result(), T.double.map([1, 2]).result()
 
     assert pipeline() == (3, [2, 4])
+
+
+# ---------------------------------------------------------------------- the main module
+
+
+SCRIPT = """
+import os
+from legato import flow, task
+from legato.runners.processes import ProcessPoolTaskRunner
+
+@task
+def double(x):
+    return 2 * x
+
+@flow(task_runner=ProcessPoolTaskRunner(max_workers=2, start_method={start_method!r}))
+def pipeline(n):
+    with open({trace!r}, "a") as file:  # which processes ran the flow
+        file.write(f"{{os.getpid()}}\\n")
+    return double.map(range(n)).result()
+
+{call}
+"""
+
+
+def run_script(tmp_path, start_method: str, call: str
+               ) -> tuple[subprocess.CompletedProcess[str], float, int, list[str]]:
+    """Run a script in a subprocess: its outcome, how long it took, its pid, the pids that ran its flow.
+
+    Every process it starts carries a tag in its environment; the test fails
+    if any is still alive a few seconds after the script has exited.
+    """
+    script, trace = tmp_path / "pipeline.py", tmp_path / "flow-runs"
+    script.write_text(SCRIPT.format(start_method=start_method, trace=str(trace), call=textwrap.dedent(call)))
+    tag = uuid.uuid4().hex
+    leftovers = Leftovers()
+    began = time.monotonic()
+    process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env={**os.environ, "LEGATO_TEST_TAG": tag},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=100)
+        elapsed = time.monotonic() - began
+        deadline = time.monotonic() + 10
+        while (tagged_processes("LEGATO_TEST_TAG", tag) or leftovers.new_processes()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tagged_processes("LEGATO_TEST_TAG", tag) == [] and leftovers.new_processes() == []
+    finally:  # the script hung, or left processes behind: end them all
+        process.kill()
+        for left in tagged_processes("LEGATO_TEST_TAG", tag):
+            left.kill()
+        process.wait()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return result, elapsed, process.pid, T.lines(trace)
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_an_unguarded_script_fails_fast_and_says_to_guard_its_flow_call(tmp_path, start_method):
+    # Each worker imports the script again (as __mp_main__), which calls the
+    # flow again: the worker gives up before the flow runs, and the flow
+    # process fails the tasks at once instead of retrying them as crashes.
+    result, elapsed, pid, flow_runs = run_script(tmp_path, start_method, "print(pipeline(8))")
+    assert result.returncode != 0 and elapsed < 60, (result.returncode, elapsed, result.stderr[-3000:])
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("legato.core.errors.WorkerStartupError: "), result.stderr[-3000:]
+    assert 'if __name__ == "__main__":' in last_line and str(tmp_path / "pipeline.py") in last_line
+    assert "WorkerCrashedError" not in result.stderr and "crash retry" not in result.stderr
+    assert flow_runs == [str(pid)]  # the flow never ran in a worker
+
+
+@pytest.mark.timeout(150)
+def test_a_guarded_script_runs_its_flow_once(tmp_path):
+    # The workers do import the script (unlike under pytest, whose main module they skip).
+    call = """
+    if __name__ == "__main__":
+        print(pipeline(8))
+    """
+    result, _, pid, flow_runs = run_script(tmp_path, "forkserver", call)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == str([2 * i for i in range(8)]) and flow_runs == [str(pid)]
+
+
+def test_a_task_that_exits_with_the_startup_code_is_an_ordinary_crash():
+    # Only a worker that dies before it said it was ready failed to start.
+    with ProcessPoolTaskRunner(max_workers=1, crash_retries=0) as runner:
+        crashed = runner.submit(functools.partial(os._exit, UNGUARDED_MAIN_EXIT))
+        wait_futures([crashed], timeout=20)
+        assert isinstance(crashed.exception(), WorkerCrashedError)
+        assert runner.submit(functools.partial(abs, -1)).result(timeout=20) == 1
