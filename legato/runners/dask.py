@@ -34,6 +34,10 @@ Failures:
 
 * a task that raises fails with its own exception and the remote traceback;
   legato's ``retries`` count these;
+* a task whose result cannot be serialized fails with
+  :class:`~legato.core.errors.SerializationError` naming the run, on the
+  worker, as it returns (see :func:`~legato.runners._remote.checked_result`),
+  rather than when Dask first tries to move the result;
 * a worker that dies under a task (killed, out of memory) is invisible to
   legato: the scheduler reruns the task on another worker, and recomputes
   finished results that were lost with the worker if they are still needed.
@@ -72,6 +76,7 @@ from typing import TYPE_CHECKING, Any
 from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError
 from legato.runners._remote import (
     Summary,
+    checked_result,
     innermost_cause as _root,
     is_batch,
     item_names,
@@ -391,13 +396,24 @@ def _dashboard_link(client: Client) -> str | None:
 
 
 def _run_on_worker(work: Any, *upstream_values: Any) -> Any:
-    """Run ``work`` on a Dask worker, with an engine of its own for tasks it submits."""
+    """Run ``work`` on a Dask worker, with an engine of its own for tasks it submits.
+
+    The result stays on the worker, but must be able to leave it: one that
+    cannot be serialized fails the run here (a batch: its elements).
+    """
     from distributed import get_worker
 
     runner = DaskTaskRunner()
     runner._worker_address = get_worker().scheduler.address
     runner._started = True
-    return run_with_engine(work, upstream_values, runner)
+    return checked_result(work, run_with_engine(work, upstream_values, runner), "Dask", _dask_dumps)
+
+
+def _dask_dumps(value: Any) -> object:
+    """Dask's own serialization of ``value``, with the serializers users registered."""
+    from distributed.protocol import serialize
+
+    return serialize(value, on_error="raise")
 
 
 def _worker_client(address: str) -> Client:

@@ -5,13 +5,15 @@
     flow process                                        Ray
     ─────────────                                       ───
     engine ─submit(work, upstream)─▶ _execute.remote(work, *upstream value refs)
-       ▲                                 │  returns two refs: (status, value)
+       ▲                                 │  returns two refs: (value, status)
        │                                 ▼
        └─ engine callback ◀─ legato-ray-callbacks thread ◀─ status ref resolved
 
-Each work item runs as a Ray task with two returns: a tiny *status* (None;
-or the task's exception with its remote traceback text; or, for a batch of
-map elements, how each element ended) and the *value*.
+Each work item runs as a Ray task with two returns: the *value* and a tiny
+*status* (None; or the task's exception with its remote traceback text; or,
+for a batch of map elements, how each element ended). Ray stores them in
+that order, so the status is never ready before the value is stored, and if
+Ray fails to serialize the value, the status carries that error too.
 The runner learns how a task ended from the status alone, so the value stays
 in Ray's object store: a downstream task is submitted with its upstream's
 value ``ObjectRef`` as a top-level argument, and Ray hands the value to the
@@ -29,6 +31,12 @@ Failures:
 * a task that raises fails with its own exception, its remote traceback
   text attached as ``__cause__`` (as loky and ``concurrent.futures`` do);
   legato's ``retries`` count these (Ray's ``retry_exceptions`` stays off);
+* a task whose result cannot be serialized (into Ray's object store) fails
+  with :class:`~legato.core.errors.SerializationError` naming the run; in a
+  batch, only the elements whose values do not serialize fail (see
+  :func:`~legato.runners._remote.checked_result`). A result that passes that
+  check but that Ray still fails to store (a serializer registered with Ray
+  that raises) fails the run with the serializer's exception;
 * a worker process that dies under a task is handled by Ray, which reruns
   the task up to ``max_retries`` times (default 3; set it per task in
   ``runner_options``). These reruns are invisible to legato and not counted
@@ -66,6 +74,7 @@ from legato.core.errors import MissingDependencyError, RunnerError, Serializatio
 from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_error
 from legato.runners._remote import (
     Summary,
+    checked_result,
     innermost_cause as _root,
     is_batch,
     item_names,
@@ -169,7 +178,7 @@ class RayTaskRunner(TaskRunner):
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
         options = _task_options(work)
         try:
-            status_ref, value_ref = _remote_function().options(**options).remote(work, *args)
+            value_ref, status_ref = _remote_function().options(**options).remote(work, *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
@@ -295,16 +304,10 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 
     def _settle(self, status_future: Future) -> None:  # type: ignore[type-arg]
         self._status_ref = None
-        outcome: BaseException | None = None
         try:
-            status = status_future.result()
-        except BaseException as error:
-            outcome = _translate(error, self.name)
-        else:
-            if status is not None and status[0] == _FAILED:
-                outcome = unpack_error(status[1], _serializer(), self.name)
-            elif status is not None:
-                self.summary = status[1]
+            outcome = self._outcome(status_future)
+        except Exception as error:  # runs on the callback thread: the future must settle whatever happens
+            outcome = RunnerError(f"task run {self.name!r}: cannot tell how its Ray task ended: {error!r}")
         try:
             if isinstance(outcome, CancelledError):
                 super().cancel()
@@ -314,6 +317,18 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
                 self.set_exception(outcome)
         except InvalidStateError:  # cancelled meanwhile
             pass
+
+    def _outcome(self, status_future: Future) -> BaseException | None:  # type: ignore[type-arg]
+        """The error the status reports (None: done); a batch's summary is kept."""
+        try:
+            status = status_future.result()
+        except BaseException as error:
+            return _translate(error, self.name)
+        if status is not None and status[0] == _FAILED:
+            return unpack_error(status[1], _serializer(), self.name)
+        if status is not None:
+            self.summary = status[1]
+        return None
 
     def __repr__(self) -> str:
         return f"RayTaskFuture({self.name!r}, state={self._state})"
@@ -325,20 +340,29 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 _FAILED, _BATCH = "failed", "batch"
 
 
-def _execute(work: Any, *upstream_values: Any) -> tuple[tuple[str, Any] | None, Any]:
-    """Run one work item; returns ``(status, value)``, the status small enough to fetch always.
+def _execute(work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
+    """Run one work item; returns ``(value, status)``, the status small enough to fetch always.
 
-    The status is None (done), ``(_FAILED, packed error)`` (the task raised:
-    a status, not a Ray error, so Ray does not retry it) or ``(_BATCH,
-    summary)`` (how each element of a batch ended).
+    The status is None (done), ``(_FAILED, packed error)`` (the task raised,
+    or its result cannot be serialized: a status, not a Ray error, so Ray
+    does not retry it) or ``(_BATCH, summary)`` (how each element of a batch
+    ended).
     """
     try:
         value = run_with_engine(work, upstream_values, RayTaskRunner._inside_task())
+        value = checked_result(work, value, "Ray", _ray_dumps)
     except Exception as error:
-        return (_FAILED, pack_error(error, _serializer())), None
+        return None, (_FAILED, pack_error(error, _serializer()))
     if is_batch(work):
-        return (_BATCH, summarize_batch(value)), value
-    return None, value
+        return value, (_BATCH, summarize_batch(value))
+    return value, None
+
+
+def _ray_dumps(value: Any) -> object:
+    """Ray's own serialization of ``value``, with the serializers users registered in this worker."""
+    from ray._private.worker import global_worker
+
+    return global_worker.get_serialization_context().serialize(value)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -399,7 +423,8 @@ def _translate(error: BaseException, name: str) -> BaseException:
     if isinstance(error, rex.RayTaskError):
         cause = error.cause
         if isinstance(cause, BaseException) and not isinstance(cause, rex.RayError):
-            cause.__cause__ = RemoteTraceback(error.traceback_str)
+            # what ray.get raises is a copy whose traceback_str is its str()
+            cause.__cause__ = RemoteTraceback(getattr(error, "traceback_str", None) or str(error))
             return cause
         return RunnerError(f"task run {name!r} failed on Ray: {error}")
     if isinstance(error, rex.TaskCancelledError):

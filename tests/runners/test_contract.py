@@ -189,13 +189,7 @@ def test_large_arguments_and_results(runner):
     assert mapped == [(10_000, sum(items)), (10, 45)]
 
 
-def test_results_that_cannot_be_serialized(runner, request):
-    if runner.name in ("dask", "ray"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            f"the {runner.name} runner keeps a result that cannot be serialized on the cluster and reports "
-            "the run Completed; the contract wants it Failed with SerializationError"
-        )))
-
+def test_results_that_cannot_be_serialized(runner):
     def body():
         futures = [T.make_generator.submit(3), T.make_lock.submit(), *T.make_generator.map([1, 2])]
         for future in futures:
