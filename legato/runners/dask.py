@@ -56,6 +56,27 @@ inside a task become Dask tasks too; a task waiting on them secedes from the
 worker's thread pool while it waits (so waiting never deadlocks the cluster),
 and a task does not return before the runs it submitted are final.
 
+Clients: a runner given an ``address`` connects once per process, not once
+per flow run (connecting costs tens of milliseconds, as much as a small flow):
+the flow runs of a process with the same ``address`` and ``client_kwargs``
+submit through one shared ``Client``, from any thread (distributed's client
+is thread-safe). Because it outlives flows, the shared client is never made
+the default client (``set_as_default=False``, as in prefect-dask), so
+``dask.compute`` and ``get_client()`` in the flow process do not change
+behind the user's back; ``client_kwargs={"set_as_default": True}`` opts out
+of sharing, for a client per flow run that is the default while the run
+lasts, as before. The shared client is replaced when it stops running (its
+scheduler went away, someone closed it), closed when the interpreter exits,
+and never used by a forked child, which connects anew. If its cluster goes
+away while the process lives on, Dask's client retries for its connect
+timeout, then logs that it could not reconnect and closes itself.
+
+At shutdown a runner closes only what it started (a ``LocalCluster`` and its
+client, or a client of its own). On a shared or a user's client it cancels
+the Dask futures it submitted that are still pending, so nothing the flow
+gave up on stays queued on a cluster that outlives it; finished results are
+released as always, when the last future holding them is dropped.
+
 Per-task options come from ``@task(runner_options=...)``: the keys
 ``resources``, ``workers``, ``allow_other_workers`` and ``priority`` go to
 ``client.submit``, as does everything under a ``"dask"`` key; other keys
@@ -64,11 +85,13 @@ Per-task options come from ``@task(runner_options=...)``: the keys
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import itertools
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
@@ -113,6 +136,12 @@ class DaskTaskRunner(TaskRunner):
 
     Only what the runner starts (a cluster, a client) is shut down with it; a
     client passed in, or the cluster behind an ``address``, is left running.
+    With an ``address``, flow runs of one process share one client per
+    ``(address, client_kwargs)``, connected on first use, replaced if it stops
+    running and closed at interpreter exit (see the module docs);
+    ``client_kwargs={"set_as_default": True}`` gives each flow run a client of
+    its own instead. A started ``LocalCluster`` or cluster class stays per flow
+    run, as does its client.
     """
 
     name = "dask"
@@ -145,6 +174,9 @@ class DaskTaskRunner(TaskRunner):
         self._client: Client | None = None
         self._cluster: Any = None
         self._owns_client = False
+        #: what this runner submitted and the engine still holds: cancelled at shutdown if still pending
+        self._submitted: weakref.WeakSet[DaskTaskFuture] = weakref.WeakSet()
+        self._submitted_lock = threading.Lock()
 
     # -- lifecycle
 
@@ -160,8 +192,13 @@ class DaskTaskRunner(TaskRunner):
     def start(self) -> None:
         from distributed import Client
 
+        shared_kwargs = self._shared_client_kwargs()
+        announce = True
         if self._user_client is not None:
             self._client = self._user_client
+        elif self.address is not None and shared_kwargs is not None:
+            self._client = _shared_client(self.address, shared_kwargs)
+            announce = False  # the link was logged once, when the shared client connected
         elif self.address is not None:
             self._client = Client(self.address, **self.client_kwargs)
             self._owns_client = True
@@ -176,10 +213,21 @@ class DaskTaskRunner(TaskRunner):
                 self._cluster = None
                 raise
             self._owns_client = True
-        link = _dashboard_link(self._client) if self._has_dashboard() else None
+        link = _dashboard_link(self._client) if announce and self._has_dashboard() else None
         if link:
             logger.info("Dask dashboard: %s", link)
         super().start()
+
+    def _shared_client_kwargs(self) -> dict[str, Any] | None:
+        """``client_kwargs`` for the process's shared client, or None if each flow run needs a client of its own.
+
+        A client set as the default changes what ``dask.compute`` does in the
+        whole process; scoped to a flow run that was the user's choice, but a
+        shared client would keep it after the flow, so asking for it opts out.
+        """
+        if self.client_kwargs.get("set_as_default"):
+            return None
+        return {**self.client_kwargs, "set_as_default": False}
 
     def _has_dashboard(self) -> bool:
         """False for a LocalCluster started with ``dashboard_address=None`` (it serves no dashboard)."""
@@ -205,12 +253,37 @@ class DaskTaskRunner(TaskRunner):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         client, cluster = self._client, self._cluster
-        if self._owns_client and client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-        self._reset()
-        super().shutdown(wait, cancel_futures=cancel_futures)
+        try:
+            if self._owns_client and client is not None:
+                client.close()  # releases everything the flow submitted
+            elif client is not None:
+                self._cancel_pending(client)  # a client that stays open: only what is still queued
+            if cluster is not None:
+                cluster.close()
+        finally:
+            self._reset()
+            super().shutdown(wait, cancel_futures=cancel_futures)
+
+    def _cancel_pending(self, client: Client) -> None:
+        """Cancel what this runner submitted that is still pending on a client it does not close.
+
+        Normally nothing is: the flow waited for every run, and the engine
+        cancels what it gives up on (timeouts, crashes). This catches the
+        rest, such as a submission that raced a cancellation, so an abandoned
+        flow leaves no work queued on a cluster that outlives it. One round
+        trip, and only when there is something to cancel; a task already
+        running on a worker thread runs on (Dask cannot stop it).
+        """
+        with self._submitted_lock:
+            alive = list(self._submitted)
+        pending = [f for future in alive for f in (future.dask_future, future.summary)
+                   if f is not None and f.status == "pending"]
+        if not pending or client.status != "running":
+            return
+        try:
+            client.cancel(pending)
+        except Exception as error:  # the scheduler went away meanwhile: nothing left to cancel there
+            logger.debug("could not cancel %d pending Dask future(s): %s", len(pending), error)
 
     # -- work
 
@@ -224,9 +297,14 @@ class DaskTaskRunner(TaskRunner):
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
-            return DaskTaskFuture(future, _run_name(work))
-        summary = client.submit(summarize_batch, future, key=f"{key}-summary", pure=False)
-        return DaskTaskFuture(future, _run_name(work), summary, item_names(work))
+            wrapped = DaskTaskFuture(future, _run_name(work))
+        else:
+            summary = client.submit(summarize_batch, future, key=f"{key}-summary", pure=False)
+            wrapped = DaskTaskFuture(future, _run_name(work), summary, item_names(work))
+        if not self._owns_client and self._worker_address is None:  # see _cancel_pending
+            with self._submitted_lock:
+                self._submitted.add(wrapped)
+        return wrapped
 
     def batch_outcomes(self, future: DaskTaskFuture) -> Summary:
         """How each element of a batch ended, without fetching the values (see :mod:`legato.runners._remote`)."""
@@ -287,7 +365,7 @@ class DaskTaskFuture:
     batch's value is fetched at most once.
     """
 
-    __slots__ = ("dask_future", "name", "summary", "names", "_value")
+    __slots__ = ("dask_future", "name", "summary", "names", "_value", "__weakref__")
 
     def __init__(self, dask_future: DaskFuture, name: str, summary: DaskFuture | None = None,
                  names: list[str] | None = None) -> None:
@@ -390,6 +468,118 @@ def _dashboard_link(client: Client) -> str | None:
         return client.dashboard_link
     except Exception:  # no dashboard, or a scheduler that cannot tell
         return None
+
+
+# ---------------------------------------------------------------------- clients shared by the process
+
+
+class _Shared:
+    """The process's client for one ``(address, kwargs)``; its lock is held while it connects."""
+
+    __slots__ = ("address", "kwargs", "client", "lock")
+
+    def __init__(self, address: str, kwargs: dict[str, Any]) -> None:
+        self.address = address
+        self.kwargs = kwargs
+        self.client: Client | None = None
+        self.lock = threading.Lock()
+
+
+#: one entry per (address, client_kwargs); a list, as client_kwargs may hold values that cannot be hashed
+_shared: list[_Shared] = []
+#: replaced while reconnecting: closed once they are back, or at exit if they are (see _shared_client)
+_retired: list[Client] = []
+#: guards the two lists; connecting holds only the entry's lock, so one unreachable scheduler
+#: does not hold up flows on other addresses
+_shared_lock = threading.Lock()
+_exit_hook = False
+
+#: seconds to wait for a client to close
+_CLOSE_TIMEOUT = 5
+
+
+def _shared_client(address: str, kwargs: dict[str, Any]) -> Client:
+    """The process's client for ``(address, kwargs)``: connected on first use, replaced once it stops running.
+
+    Concurrent first flows wait for one connection rather than open one
+    each. A client that is not running (closed, or reconnecting to a
+    scheduler that went away) is of no use to a new flow: Dask cancelled
+    all its futures when it lost the scheduler, so the flows that used it
+    have failed already. A closed one is simply dropped; one still
+    reconnecting is left to finish (closing it now makes Dask log a
+    spurious error) and closed later if it gets back.
+    """
+    from distributed import Client
+
+    global _exit_hook
+    with _shared_lock:
+        entry = next((e for e in _shared if e.address == address and e.kwargs == kwargs), None)
+        if entry is None:
+            entry = _Shared(address, dict(kwargs))
+            _shared.append(entry)
+        reconnected = _take_reconnected()
+        if not _exit_hook:  # registered after distributed's own hook, so it runs first
+            atexit.register(_close_shared_clients)
+            _exit_hook = True
+    for client in reconnected:
+        _close_quietly(client)
+    with entry.lock:
+        stale = entry.client
+        if stale is not None and stale.status == "running":
+            return stale
+        entry.client = None
+        if stale is not None and stale.status == "connecting":
+            with _shared_lock:
+                _retired.append(stale)
+        entry.client = client = Client(address, **kwargs)
+    link = _dashboard_link(client)
+    if link:
+        logger.info("Dask dashboard: %s", link)
+    return client
+
+
+def _take_reconnected() -> list[Client]:
+    """Under ``_shared_lock``: the retired clients that got back (to close); forget those that gave up."""
+    back = [client for client in _retired if client.status == "running"]
+    _retired[:] = [client for client in _retired if client.status == "connecting"]
+    return back
+
+
+def _close_shared_clients() -> None:
+    """Close the shared clients that are running (at exit; tests call it before closing their cluster).
+
+    A client still reconnecting to a scheduler that went away is left
+    alone: there is nothing left to release, and it ends with the process.
+    """
+    with _shared_lock:
+        clients = [entry.client for entry in _shared if entry.client is not None] + _retired
+        _shared.clear()
+        _retired.clear()
+    for client in clients:
+        if client.status == "running":
+            _close_quietly(client)
+
+
+def _close_quietly(client: Client) -> None:
+    try:
+        client.close(timeout=_CLOSE_TIMEOUT)
+    except Exception as error:  # its scheduler went away meanwhile: nothing left to release
+        logger.debug("closing Dask client %r: %s", client, error)
+
+
+def _forget_shared_clients() -> None:
+    """In a forked child: the parent's clients belong to event loop threads that do not exist here.
+
+    Closing one would wait forever for its loop, and using one would write
+    into the parent's connection; the child forgets them and connects anew.
+    Fresh locks too, as another thread of the parent may have held one.
+    """
+    global _shared, _retired, _shared_lock
+    _shared, _retired, _shared_lock = [], [], threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_shared_clients)
 
 
 # ---------------------------------------------------------------------- on the worker

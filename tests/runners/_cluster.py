@@ -42,6 +42,9 @@ def close_dask_cluster() -> None:
     with _lock:
         cluster = _dask.pop("cluster", None)
     if cluster is not None:
+        from legato.runners.dask import _close_shared_clients
+
+        _close_shared_clients()  # legato's clients outlive flow runs: close them while their scheduler is up
         cluster.close()
 
 

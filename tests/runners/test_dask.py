@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +18,12 @@ import pytest
 pytest.importorskip("distributed")
 
 from _cluster import dask_address  # noqa: E402,F401  (session fixture)
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client, LocalCluster, default_client  # noqa: E402
 from distributed.protocol import dask_deserialize, dask_serialize  # noqa: E402
 
 from legato import allow_failure, flow, quote, task, unmapped  # noqa: E402
 from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError  # noqa: E402
+from legato.runners import dask as dask_runner  # noqa: E402
 from legato.runners.dask import DaskTaskFuture, DaskTaskRunner, _submit_options, _translate  # noqa: E402
 
 # ---------------------------------------------------------------------- tasks (imported by the workers)
@@ -315,6 +317,198 @@ def test_a_user_client_and_an_addressed_cluster_stay_up(dask_address):
         assert client.status == "running"
         assert client.submit(sum, [1, 2]).result() == 3
         assert len(client.scheduler_info()["workers"]) == 2
+
+
+# ---------------------------------------------------------------------- one client per process and address
+
+
+class _Work:
+    """The least of a work item, to drive a runner without an engine."""
+
+    def __init__(self, key: str, fn: object, *args: object, options: dict[str, object] | None = None) -> None:
+        self.key = key
+        self.task_name = key
+        self.fn = fn
+        self.args = args
+        self.options = options or {}
+
+    def __call__(self, *upstream_values: object) -> object:
+        return self.fn(*self.args, *upstream_values)  # type: ignore[operator]
+
+
+def _scheduler_clients(watcher: Client) -> set[str]:
+    """The ids of the clients connected to the scheduler."""
+    return set(watcher.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.clients)))
+
+
+def _wait_until(condition: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+    return bool(condition())  # type: ignore[operator]
+
+
+def _exit_code(pid: int, seconds: float) -> int | None:
+    """The child's exit code, or None (and the child killed) if it has not exited within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_flow_runs_on_one_address_share_one_client(dask_address):
+    runner = _runner(dask_address)
+
+    @flow(task_runner=runner)
+    def one() -> int:
+        return inc.submit(1).result(timeout=30)
+
+    with Client(dask_address) as watcher:
+        assert one() == 2
+        clients = _scheduler_clients(watcher)
+        assert one() == 2 and one() == 2
+        assert _scheduler_clients(watcher) == clients  # no connection per flow run
+    with runner.duplicate() as first:
+        shared = first.client
+    with runner.duplicate() as second:
+        assert second.client is shared
+    assert shared.status == "running" and shared.id in clients  # the flows' client, left open after them
+    try:
+        default = default_client()
+    except ValueError:  # no default client at all
+        default = None
+    assert default is not shared  # it outlives flows, so it never becomes the process's default
+
+
+def test_set_as_default_gives_each_flow_run_a_client_of_its_own(dask_address):
+    runner = DaskTaskRunner(address=dask_address, client_kwargs={"set_as_default": True})
+    with runner.duplicate() as first:
+        own = first.client
+        assert own.submit(sum, [1, 2]).result(timeout=30) == 3
+    assert own.status == "closed"
+    with runner.duplicate() as second:
+        assert second.client is not own
+
+
+def test_a_shared_client_whose_scheduler_went_away_is_replaced():
+    port = _free_port()
+
+    def throwaway() -> LocalCluster:
+        return LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                            scheduler_port=port, dashboard_address=None,
+                            scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
+
+    # timeout: how long the client tries to reconnect before it closes itself (default 30 s)
+    runner = DaskTaskRunner(address=f"tcp://127.0.0.1:{port}", client_kwargs={"timeout": "2s"})
+
+    @flow(task_runner=runner)
+    def one() -> int:
+        return inc.submit(1).result(timeout=30)
+
+    with throwaway():
+        assert one() == 2
+        with runner.duplicate() as started:
+            gone = started.client
+    assert _wait_until(lambda: gone.status == "closed", 30), gone.status  # it gave up on the scheduler
+    with throwaway():
+        assert one() == 2
+        with runner.duplicate() as started:
+            replacement = started.client
+        assert replacement is not gone and replacement.status == "running"
+        dask_runner._close_shared_clients()  # before its scheduler goes too
+
+
+def test_a_closed_shared_client_is_replaced(dask_address):
+    runner = _runner(dask_address)
+    with runner.duplicate() as started:
+        closed = started.client
+    closed.close()
+
+    @flow(task_runner=runner)
+    def one() -> int:
+        return inc.submit(1).result(timeout=30)
+
+    assert one() == 2
+    with runner.duplicate() as started:
+        assert started.client is not closed and started.client.status == "running"
+
+
+def test_flows_in_two_threads_share_the_client(dask_address):
+    runner = _runner(dask_address)
+    both_in = threading.Barrier(2, timeout=30)
+
+    @flow(task_runner=runner)
+    def chain(start: int) -> int:
+        both_in.wait()  # the two flow runs overlap
+        x = inc.submit(start)
+        for _ in range(5):
+            x = inc.submit(x)
+        return x.result(timeout=30)
+
+    results: dict[int, object] = {}
+
+    def call(start: int) -> None:
+        try:
+            results[start] = chain(start)
+        except BaseException as error:  # reported below
+            results[start] = error
+
+    threads = [threading.Thread(target=call, args=(start,)) for start in (0, 100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert results == {0: 6, 100: 106}
+
+
+def test_shutdown_cancels_what_is_still_pending_on_a_shared_client(dask_address):
+    with _runner(dask_address).duplicate() as runner:
+        done = runner.submit(_Work("done", inc.fn, 0))
+        assert done.result(timeout=30) == 1
+        stuck = runner.submit(_Work("stuck", inc.fn, options={"resources": {"NOWHERE": 1}}), [done])  # never runs
+        client = runner.client
+    assert stuck.dask_future.status == "cancelled"  # nothing of the flow stays queued on the cluster
+    assert done.dask_future.status == "finished"  # finished results go when their futures are dropped
+    assert client.status == "running"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_connects_a_client_of_its_own(dask_address):
+    runner = _runner(dask_address)
+
+    @flow(task_runner=runner)
+    def one() -> int:
+        return inc.submit(1).result(timeout=30)
+
+    assert one() == 2
+    with runner.duplicate() as started:
+        parents = started.client
+    pid = os.fork()
+    if pid == 0:  # the child: exit codes say what went wrong
+        code = 3
+        try:
+            inherited = bool(dask_runner._shared)
+            value = one()
+            with runner.duplicate() as started:
+                own = started.client is not parents
+            code = 1 if inherited else 2 if value != 2 or not own else 0
+            dask_runner._close_shared_clients()
+        finally:
+            os._exit(code)
+    assert _exit_code(pid, 60) == 0  # None: the child hung
+    assert one() == 2 and parents.status == "running"  # the parent's client was not touched
 
 
 def test_a_started_cluster_is_adapted_logged_and_closed(caplog):
