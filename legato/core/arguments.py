@@ -14,7 +14,7 @@ common case copies nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from legato.core.annotations import BaseAnnotation, allow_failure, quote
@@ -49,10 +49,10 @@ class Upstream:
 
 def extract_upstreams(
     args: tuple[Any, ...], kwargs: dict[str, Any], is_upstream: Callable[[Any], bool]
-) -> tuple[tuple[Any, ...], dict[str, Any], list[Upstream]]:
-    """Return ``(args, kwargs)`` with upstreams replaced by slots, and the upstreams."""
-    if _all_scalars(args) and _all_scalars(kwargs.values()):
-        return args, kwargs, []  # the common case for mapped elements: nothing to walk
+) -> tuple[tuple[Any, ...], dict[str, Any], Sequence[Upstream]]:
+    """Return ``(args, kwargs)`` with upstreams replaced by slots, and the upstreams (a list, or ``()`` for none)."""
+    if (not args or _all_scalars(args)) and _all_scalars(kwargs.values()):
+        return args, kwargs, ()  # the common case for mapped elements: nothing to walk, no list to make
     found: list[Upstream] = []
     index: dict[int, int] = {}
     walker = _Walker(is_upstream, found, index)
@@ -135,6 +135,8 @@ def replace_futures(obj: Any, resolve: Callable[[Any], Any], is_upstream: Callab
         return resolve(obj)
     cls = type(obj)
     if cls is list or cls is tuple:
+        if _all_scalars(obj):  # a flow returning ``xs.result()``: plain values, nothing to replace, one C-level copy
+            return cls(obj)
         return cls(replace_futures(x, resolve, is_upstream) for x in obj)
     if isinstance(obj, list):
         return [replace_futures(x, resolve, is_upstream) for x in obj]

@@ -27,7 +27,10 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
+
+from legato.core.work import WorkItem
 
 MAX_BATCH = 1024
 
@@ -75,10 +78,13 @@ class BatchWork:
         for name, value in state.items():
             setattr(self, name, value)
 
+    def _work_items(self) -> Iterable[Any]:
+        return self.items
+
     def __call__(self, *upstream_values: Any) -> tuple[float, list[tuple[bool, Any]]]:
         outcomes: list[tuple[bool, Any]] = []
         started = time.perf_counter()
-        for item, (start, stop) in zip(self.items, self.spans):
+        for item, (start, stop) in zip(self._work_items(), self.spans):
             try:
                 outcomes.append((True, item(*upstream_values[start:stop])))
             except Exception as error:
@@ -90,6 +96,52 @@ class BatchWork:
 
     def __repr__(self) -> str:
         return f"BatchWork({self.key!r})"
+
+
+class LocalBatch(BatchWork):
+    """A batch for a runner in the flow's own memory: each element's work item is made as it starts.
+
+    A batch may wait in the runner's queue behind others (up to two per
+    worker are in flight). Made up front, the work items of all the waiting
+    elements would live that long: long enough for the garbage collector to
+    move thousands of them to its oldest generation, where each one brings
+    the next full collection (of every live object) nearer. Here an element
+    is kept as what its work item is made of, in lists (no object of its
+    own), and its :class:`~legato.core.work.WorkItem` lives for its own call
+    only. ``items`` still makes them all, for anyone who asks.
+    """
+
+    __slots__ = ("task", "engine", "runs", "args", "kwargs", "slot_lists", "option_list")
+
+    def __init__(self, task: Any, engine: Any, runs: list[Any], args: list[tuple[Any, ...]],
+                 kwargs: list[dict[str, Any]], slot_lists: list[Any], option_list: list[dict[str, Any] | None],
+                 spans: list[tuple[int, int]]) -> None:
+        self.task = task
+        self.engine = engine
+        #: per element: its task run (which describes it, as in a WorkItem), argument template, slots, options
+        self.runs = runs
+        self.args = args
+        self.kwargs = kwargs
+        self.slot_lists = slot_lists
+        self.option_list = option_list
+        self.spans = spans
+        first = runs[0]
+        self.key = f"{first.name}-batch{len(runs)}-{first.id}"
+        self.task_name = task.name
+        self.options = option_list[0] if option_list[0] is not None else task.runner_options
+
+    def _work_items(self) -> Iterable[WorkItem]:
+        task, engine = self.task, self.engine
+        for run, args, kwargs, slots, options in zip(self.runs, self.args, self.kwargs, self.slot_lists,
+                                                     self.option_list):
+            yield WorkItem(task, args, kwargs, run, slots, engine, options)
+
+    @property  # type: ignore[override]
+    def items(self) -> list[WorkItem]:
+        return list(self._work_items())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BatchWork, (self.items, self.spans))
 
 
 class BatchSizer:
@@ -126,4 +178,4 @@ class Backlog:
         self.sizer = BatchSizer(target_seconds)
 
 
-__all__ = ["MAX_BATCH", "Backlog", "BatchSizer", "BatchWork", "Element"]
+__all__ = ["MAX_BATCH", "Backlog", "BatchSizer", "BatchWork", "Element", "LocalBatch"]

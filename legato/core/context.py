@@ -34,7 +34,7 @@ class RunInfo:
     log_prints: bool = False
 
 
-@dataclass
+@dataclass(slots=True)  # one is made around every task call: no __dict__ to allocate, and to collect
 class TaskRunContext:
     task: Any
     task_run: RunInfo

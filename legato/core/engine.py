@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import itertools
 import os
 import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from legato.core import states as S
@@ -40,7 +42,7 @@ from legato.core.context import RunInfo, current_runner_options, current_tags
 from legato.core.errors import CancelledRun, TaskTimeoutError
 from legato.core.logs import engine_logger, task_run_logger
 from legato.core.timer import timer
-from legato.core.batching import Backlog, BatchWork, Element
+from legato.core.batching import Backlog, BatchWork, Element, LocalBatch
 from legato.core.work import Inline, WorkItem, slot_values
 
 if TYPE_CHECKING:
@@ -50,6 +52,14 @@ if TYPE_CHECKING:
     from legato.runners.base import RunnerFuture, TaskRunner
 
 _COMPLETED = S.StateType.COMPLETED
+_getrandbits = random.getrandbits  # the module's shared generator: random.seed() still applies
+
+#: What a run without upstreams (or a settled run) holds instead of containers of its own.
+#: The garbage collector rescans every live container at each full collection, and a
+#: big map keeps every task run alive until the flow ends: two empty lists per run were
+#: 40% of the objects it rescanned. Shared immutable empties cost nothing per run.
+_NO_UPSTREAMS: tuple[Upstream, ...] = ()
+_RELEASED_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 class TaskRun:
@@ -84,22 +94,30 @@ class TaskRun:
         "options",
         "limiter",
         "holds_slot",
+        "_since",
         "__weakref__",
     )
 
-    def __init__(self, engine: FlowEngine, task: Task, name: str, map_index: int | None) -> None:
+    #: Unset until the run first moves (see :meth:`__getattr__`); then a slot like the others.
+    state: S.State
+
+    def __init__(self, engine: FlowEngine, task: Task, name: str, map_index: int | None,
+                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = _RELEASED_KWARGS) -> None:
         self.engine = engine
-        self.id = f"{random.getrandbits(64):016x}"
+        self.id = _getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, as f"{bits:016x}", in half the time
         self.name = name
         self.task = task
         self.map_index = map_index
-        self.args: tuple[Any, ...] = ()
-        self.kwargs: dict[str, Any] = {}
-        self.upstreams: list[Upstream] = []
-        self.wait_for: list[Upstream] = []
+        #: the argument template (upstreams replaced by slots); emptied when the run settles
+        self.args = args
+        self.kwargs = kwargs
+        #: edges; the shared empty tuple when there are none (the common case), and once settled
+        self.upstreams: Sequence[Upstream] = _NO_UPSTREAMS
+        self.wait_for: Sequence[Upstream] = _NO_UPSTREAMS
         self.waiting_on = 0
         self.dependents: list[TaskRun] | None = None
-        self.state: S.State = S.Pending()
+        #: when it was created: its Pending state, made only if someone looks before the run moves on
+        self._since: float | S.State | None = time.time()
         self.run_count = 0
         self.retry_state: Any = None
         self.runner: TaskRunner | None = None
@@ -120,6 +138,25 @@ class TaskRun:
         #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
         self.limiter: Limiter | None = None
         self.holds_slot = False
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for an attribute that is not set: ``state``, on a run that has not moved yet.
+
+        Most runs of a big map wait in a backlog and go from Pending to
+        Running unseen; a Pending state object each would be one more
+        container alive per waiting run for the garbage collector to rescan
+        (and to promote to its oldest generation, then free), so it is made
+        on first look, with the run's creation time, and kept for later looks.
+        It is kept in ``_since``, not in ``state``: a reader must never
+        overwrite a state the engine set meanwhile.
+        """
+        if name != "state":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        since = self._since
+        if isinstance(since, S.State):
+            return since
+        pending = self._since = S.State(S.StateType.PENDING, "Pending", timestamp=since)
+        return pending
 
     @property
     def task_name(self) -> str:
@@ -179,7 +216,8 @@ class FlowEngine:
         self.progress = progress
         self.logger = engine_logger()
         self._lock = threading.RLock()
-        self._counters: dict[str, int] = {}
+        #: per task name, the numbers of its runs (``noop-0``, ``noop-1``, ...); ``next()`` on one is atomic
+        self._counters: dict[str, Iterator[int]] = {}
         self._unfinished = 0
         self._all_done = threading.Event()
         self._all_done.set()
@@ -203,25 +241,44 @@ class FlowEngine:
         ``wait_for``) runs before the run is counted, so a rejected call
         leaves nothing behind for the flow to wait for.
         """
+        run = self._new_run(task, args, kwargs, wait_for, map_index)
         with self._lock:
-            count = self._counters.get(task.name, -1) + 1
-            self._counters[task.name] = count
-        run = TaskRun(self, task, task.run_name(args, kwargs, count), map_index)
+            self._add_unfinished(1)
+        return run
+
+    def create_element(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any],
+                       wait_for: Iterable[Any] | None, map_index: int) -> TaskRun:
+        """Register an element of a map, like :meth:`create`; :meth:`launch` counts it, a chunk at a time."""
+        return self._new_run(task, args, kwargs, wait_for, map_index)
+
+    def _add_unfinished(self, count: int) -> None:
+        """Count runs the flow must wait for (under the lock)."""
+        if count and self._unfinished == 0:
+            self._all_done.clear()
+        self._unfinished += count
+
+    def _new_run(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Iterable[Any] | None,
+                 map_index: int | None) -> TaskRun:
+        """A new, uncounted run with its edges; takes the lock only for a task's first run."""
+        counter = self._counters.get(task.name)
+        if counter is None:
+            with self._lock:
+                counter = self._counters.setdefault(task.name, itertools.count())
+        name = task.run_name(args, kwargs, next(counter))
+        template_args, template_kwargs, upstreams = extract_upstreams(args, kwargs, _is_upstream)
+        run = TaskRun(self, task, name, map_index, template_args, template_kwargs)
         extra_tags = current_tags()
         if extra_tags:
             run.tags = run.tags | extra_tags
         options = current_runner_options()
         if options:
             run.options = {**task.runner_options, **options}
-        run.args, run.kwargs, run.upstreams = extract_upstreams(args, kwargs, _is_upstream)
-        for upstream in run.upstreams:
-            upstream.source = self._as_task_run(upstream.source)
+        if upstreams:
+            for upstream in upstreams:
+                upstream.source = self._as_task_run(upstream.source)
+            run.upstreams = upstreams
         if wait_for:
             run.wait_for = [Upstream(self._as_task_run(w), tolerate) for w, tolerate in _flatten_wait_for(wait_for)]
-        with self._lock:
-            self._unfinished += 1
-            if self._unfinished == 1:
-                self._all_done.clear()
         if self.progress is not None:
             self.progress.created(task.name)
         return run
@@ -235,12 +292,14 @@ class FlowEngine:
         return run
 
     def launch(self, runs: list[TaskRun]) -> None:
-        """Start created runs (the elements of a map): link them, and route the ready ones together."""
+        """Start elements of a map made by :meth:`create_element`: count, link and route them together."""
         runner = self.runner
+        link = self._link_locked
         with self._lock:  # one lock for the whole chunk: this is the hot path of a big map
+            self._add_unfinished(len(runs))
             for run in runs:
                 run.runner = runner
-            ready = [run for run in runs if self._link(run)]
+            ready = [run for run in runs if link(run)]
         if ready:
             self._settle_all(self._route(ready))
 
@@ -251,16 +310,20 @@ class FlowEngine:
 
     def _link(self, run: TaskRun) -> bool:
         """Count the upstreams ``run`` waits for; True if there are none (it is ready)."""
-        waiting = 0
         with self._lock:
-            self._pending.add(run)
-            for source in _sources(run):
-                if not source.settled:
-                    if source.dependents is None:
-                        source.dependents = []
-                    source.dependents.append(run)
-                    waiting += 1
-            run.waiting_on = waiting
+            return self._link_locked(run)
+
+    def _link_locked(self, run: TaskRun) -> bool:
+        """:meth:`_link`, for a caller that holds the lock."""
+        waiting = 0
+        self._pending.add(run)
+        for source in _sources(run):
+            if not source.settled:
+                if source.dependents is None:
+                    source.dependents = []
+                source.dependents.append(run)
+                waiting += 1
+        run.waiting_on = waiting
         return waiting == 0
 
     # ------------------------------------------------------------------ dispatching
@@ -269,8 +332,8 @@ class FlowEngine:
         """Dispatch one run on its own (a retry) and settle it if it cannot run."""
         self._settle_all([(run, self._dispatch(run))])
 
-    def _prepare(self, run: TaskRun) -> S.State | tuple[WorkItem, list[Any]] | None:
-        """Open a new attempt of a ready run: its work item and upstream futures.
+    def _prepare(self, run: TaskRun) -> S.State | tuple[list[int | Inline] | None, Sequence[Any]] | None:
+        """Open a new attempt of a ready run: its argument slots and upstream futures.
 
         Returns a final state instead when the run cannot run (an upstream
         failed, the flow crashed, its result is cached), or None when it has
@@ -293,11 +356,16 @@ class FlowEngine:
         self._begin_attempt(run)
         run.batch_index = None
         run.attempt_open = True
+        return slots, upstream_futures
+
+    def _work_item(self, run: TaskRun, slots: list[int | Inline] | None) -> WorkItem:
+        """The work item of the attempt :meth:`_prepare` opened."""
+        runner = run.runner
+        assert runner is not None
         # in the flow's memory the run itself describes the run; elsewhere a picklable copy does
         info: Any = run if runner.shares_memory else run.info()
-        work = WorkItem(run.task, run.args, run.kwargs, info, slots, self if runner.shares_memory else None,
+        return WorkItem(run.task, run.args, run.kwargs, info, slots, self if runner.shares_memory else None,
                         run.options)
-        return work, upstream_futures
 
     def _begin_attempt(self, run: TaskRun) -> None:
         run.run_count += 1
@@ -312,7 +380,8 @@ class FlowEngine:
         prepared = self._prepare(run)
         if prepared is None or isinstance(prepared, S.State):
             return prepared
-        work, upstream_futures = prepared
+        slots, upstream_futures = prepared
+        work = self._work_item(run, slots)
         attempt = run.run_count
         runner = run.runner
         assert runner is not None
@@ -337,19 +406,26 @@ class FlowEngine:
     def _route(self, runs: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
         """Dispatch ready runs: mapped elements through their task's backlog, the rest one by one."""
         outcomes: list[tuple[TaskRun, S.State | None]] = []
-        pumped: list[Any] = []
+        queued: list[TaskRun] = []
         for run in runs:
             if run.limiter is not None or self._batchable(run):
-                key = (run.task, run.limiter)
-                with self._lock:
-                    backlog = self._backlogs.get(key)
-                    if backlog is None:
-                        backlog = self._backlogs[key] = Backlog(self._batch_target)
-                    backlog.runs.append(run)
-                if key not in pumped:
-                    pumped.append(key)
+                queued.append(run)
             else:
                 outcomes.append((run, self._dispatch(run)))
+        pumped: list[Any] = []
+        if queued:
+            with self._lock:  # once for all of them: a map's elements come here a chunk at a time
+                task = limiter = backlog = None
+                for run in queued:
+                    if backlog is None or run.task is not task or run.limiter is not limiter:
+                        task, limiter = run.task, run.limiter
+                        key = (task, limiter)
+                        backlog = self._backlogs.get(key)
+                        if backlog is None:
+                            backlog = self._backlogs[key] = Backlog(self._batch_target)
+                        if key not in pumped:
+                            pumped.append(key)
+                    backlog.runs.append(run)
         for key in pumped:
             outcomes.extend(self._pump(key))
         return outcomes
@@ -411,18 +487,33 @@ class FlowEngine:
     def _dispatch_batch(self, task: Any, backlog: Backlog, chunk: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
         outcomes: list[tuple[TaskRun, S.State | None]] = []
         runs: list[TaskRun] = []
-        items: list[WorkItem] = []
         spans: list[tuple[int, int]] = []
         futures: list[Any] = []
+        # in the flow's memory, a LocalBatch of the work items' parts; elsewhere the work items, to send
+        local = self.runner.shares_memory
+        items: list[WorkItem] = []
+        args: list[tuple[Any, ...]] = []
+        kwargs: list[Any] = []
+        slot_lists: list[list[int | Inline] | None] = []
+        option_list: list[dict[str, Any] | None] = []
         for run in chunk:
             prepared = self._prepare(run)
             if prepared is None or isinstance(prepared, S.State):
                 outcomes.append((run, prepared))
                 continue
-            work, upstream_futures = prepared
-            spans.append((len(futures), len(futures) + len(upstream_futures)))
-            futures.extend(upstream_futures)
-            items.append(work)
+            slots, upstream_futures = prepared
+            if upstream_futures:
+                spans.append((len(futures), len(futures) + len(upstream_futures)))
+                futures.extend(upstream_futures)
+            else:  # elements of a map of plain values: one shared span, not a tuple each
+                spans.append(_NO_SPAN if not futures else (len(futures), len(futures)))
+            if local:
+                args.append(run.args)
+                kwargs.append(run.kwargs)
+                slot_lists.append(slots)
+                option_list.append(run.options)
+            else:
+                items.append(self._work_item(run, slots))
             runs.append(run)
         if not runs:
             with self._lock:
@@ -430,7 +521,9 @@ class FlowEngine:
             return outcomes
         attempts = [run.run_count for run in runs]
         try:
-            future = self.runner.submit(BatchWork(items, spans), futures)
+            work = (LocalBatch(task, self, runs, args, kwargs, slot_lists, option_list, spans) if local
+                    else BatchWork(items, spans))
+            future = self.runner.submit(work, futures)
         except BaseException as error:
             with self._lock:
                 backlog.in_flight -= 1
@@ -452,29 +545,34 @@ class FlowEngine:
             results, failure = None, error
         with self._lock:
             backlog.in_flight -= 1
+            if results is not None:  # close the elements' attempts in one go, not with a lock each
+                closed = [_close_attempt(run, attempt) for run, attempt in zip(runs, attempts)]
         outcomes: list[tuple[TaskRun, S.State | None]] = []
+        # the elements' outcomes, as two lists rather than a (run, state) pair each: a pair per
+        # element, alive until the whole batch is settled, is one more object for the collector
+        done_runs: list[TaskRun] = []
+        done_states: list[S.State | None] = []
         if results is None:
             outcomes = self._batch_failed(runs, attempts, failure)
         else:
             backlog.sizer.observe(seconds, len(results))
             remote = not self.runner.shares_memory
-            for index, (run, attempt) in enumerate(zip(runs, attempts)):
-                with self._lock:
-                    if not run.attempt_open or run.run_count != attempt:
-                        continue
-                    run.attempt_open = False
+            for index, (run, attempt, ours) in enumerate(zip(runs, attempts, closed)):
+                if not ours:  # settled meanwhile (cancelled, or the flow crashed)
+                    continue
+                done_runs.append(run)
                 if index >= len(results):  # the batch stopped at an interrupt before this element
                     run.run_count -= 1
-                    outcomes.append((run, self._dispatch(run)))
+                    done_states.append(self._dispatch(run))
                     continue
                 ok, value = results[index]
                 if ok:
                     data = S.ResultRef(functools.partial(_element_result, future, index)) if remote else value
-                    outcomes.append((run, self._completed(run, data)))
+                    done_states.append(self._completed(run, data))
                 else:
-                    outcomes.append((run, self._failure_state(run, value, attempt)))
-        outcomes.extend(self._pump((task, runs[0].limiter)))
-        self._settle_all(outcomes)
+                    done_states.append(self._failure_state(run, value, attempt))
+        pumped = self._pump((task, runs[0].limiter))
+        self._settle_all(itertools.chain(outcomes, zip(done_runs, done_states), pumped))
 
     def _batch_failed(self, runs: list[TaskRun], attempts: list[int], failure: BaseException
                       ) -> list[tuple[TaskRun, S.State | None]]:
@@ -495,11 +593,12 @@ class FlowEngine:
                 outcomes.append((run, self._failure_state(run, failure, attempt)))
         return outcomes
 
-    def _resolve_inputs(self, run: TaskRun, runner: TaskRunner) -> tuple[list[int | Inline] | None, list[Any]]:
-        for waited in run.wait_for:
-            self._check_upstream(waited.source, waited.allow_failure)
+    def _resolve_inputs(self, run: TaskRun, runner: TaskRunner) -> tuple[list[int | Inline] | None, Sequence[Any]]:
+        if run.wait_for:  # (not even an iterator over nothing, for most runs)
+            for waited in run.wait_for:
+                self._check_upstream(waited.source, waited.allow_failure)
         if not run.upstreams:
-            return None, []
+            return None, ()  # the runner contract takes any sequence; () is the shared one
         slots: list[int | Inline] = []
         futures: list[Any] = []
         for upstream in run.upstreams:
@@ -515,7 +614,7 @@ class FlowEngine:
                 slots.append(Inline(source.state.result()))
         return slots, futures
 
-    def _lookup_cache(self, run: TaskRun, slots: list[int | Inline] | None, futures: list[Any]) -> S.State | None:
+    def _lookup_cache(self, run: TaskRun, slots: list[int | Inline] | None, futures: Sequence[Any]) -> S.State | None:
         """Ask the result store for this run's result; remember its parameters for storing later."""
         args, kwargs = run.args, run.kwargs
         if slots is not None:
@@ -618,48 +717,84 @@ class FlowEngine:
         else:
             timer.call_later(delay, self._start_or_settle, run)
 
-    def _settle_all(self, work: list[tuple[TaskRun, S.State | None]]) -> None:
-        """Put runs into final states and start (or settle) the dependents that became ready."""
-        while work:
+    def _settle_all(self, work: Iterable[tuple[TaskRun, S.State | None]]) -> None:
+        """Put runs into final states and start (or settle) the dependents that became ready.
+
+        All the transitions of ``work`` (a whole batch of a map, often a
+        thousand runs) happen under one acquisition of the lock: with one per
+        run, worker threads settling batches at the same time queued for the
+        lock at every run. Then, run by run and outside the lock, as before,
+        its waiter is woken and its hooks and done callbacks run. The runs
+        count as finished only after that, so the flow cannot end while hooks
+        of runs it waited for still run.
+        """
+        while True:
             ready: list[TaskRun] = []
             freed: list[tuple[Any, Limiter]] = []
-            for run, state in work:
-                if state is not None:
-                    ready.extend(self._settle(run, state))
-                    if run.limiter is not None and (run.task, run.limiter) not in freed:
-                        freed.append((run.task, run.limiter))
-            work = self._route(ready) if ready else []
+            settled: list[TaskRun] = []
+            with self._lock:
+                for run, state in work:
+                    if state is not None:
+                        if self._transition(run, state, ready):
+                            settled.append(run)
+                        if run.limiter is not None and (run.task, run.limiter) not in freed:
+                            freed.append((run.task, run.limiter))
+            if settled:
+                self._announce(settled)
+            more = self._route(ready) if ready else []
             for key in freed:  # a max_concurrency slot came free: start the next waiting element
-                work.extend(self._pump(key))
+                more.extend(self._pump(key))
+            if not more:
+                return
+            work = more
 
-    def _settle(self, run: TaskRun, state: S.State) -> list[TaskRun]:
-        ready: list[TaskRun] = []
-        with self._lock:
-            if run.settled:
-                return ready
-            run.settled = True
-            run.state = state
-            if run.holds_slot:
-                run.holds_slot = False
-                run.limiter.in_flight -= 1  # type: ignore[union-attr]
-            run.ended_at = time.time()
-            self._pending.discard(run)
-            for dependent in run.dependents or ():
+    def _transition(self, run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
+        """Make ``state`` the final state of ``run`` (under the lock); False if it already had one.
+
+        Dependents left with nothing to wait for are appended to ``ready``.
+        """
+        if run.settled:
+            return False
+        run.settled = True
+        run.state = state
+        if run.holds_slot:
+            run.holds_slot = False
+            run.limiter.in_flight -= 1  # type: ignore[union-attr]
+        run.ended_at = time.time()
+        self._pending.discard(run)
+        if run.dependents:
+            for dependent in run.dependents:
                 dependent.waiting_on -= 1
                 if dependent.waiting_on == 0:
                     ready.append(dependent)
             run.dependents = None
-            waiter, callbacks = run.waiter, run.callbacks
-            run.callbacks = None
-            self._unfinished -= 1
-            if self._unfinished == 0:
-                self._all_done.set()
-        if waiter is not None:
-            waiter.set()
-        if self.progress is not None:
-            self.progress.settled(run.task.name, state.type.value)
-        self._after_settle(run, state, callbacks)
-        return ready
+        return True
+
+    def _announce(self, settled: list[TaskRun]) -> None:
+        """Wake the waiters and run the hooks and callbacks of settled runs, then count them finished.
+
+        Outside the lock: once a run is settled nobody adds a waiter or a
+        callback to it any more (both check ``settled`` under the lock).
+        """
+        done = 0
+        try:
+            for run in settled:
+                done += 1
+                state, waiter, callbacks = run.state, run.waiter, run.callbacks
+                run.waiter = run.callbacks = None  # waking them is all they were for
+                if waiter is not None:
+                    waiter.set()
+                if self.progress is not None:
+                    self.progress.settled(run.task.name, state.type.value)
+                self._after_settle(run, state, callbacks)
+        finally:  # even if a hook is interrupted: nobody may wait forever for these runs
+            for run in settled[done:]:
+                if run.waiter is not None:
+                    run.waiter.set()
+            with self._lock:
+                self._unfinished -= len(settled)
+                if self._unfinished == 0:
+                    self._all_done.set()
 
     def _after_settle(self, run: TaskRun, state: S.State, callbacks: list[Callable[[TaskRun], None]] | None) -> None:
         task = run.task
@@ -684,12 +819,15 @@ class FlowEngine:
 
         The value stays in the state (or, for remote runners, in the backend,
         reachable through the state's ResultRef) for as long as a future or a
-        downstream run holds this run.
+        downstream run holds this run. What is dropped is replaced by shared
+        empties, not fresh containers: a settled run of a big map lives until
+        the flow ends, and each container it kept would be one more object for
+        the garbage collector to rescan at every full collection.
         """
         run.args = ()
-        run.kwargs = {}
-        run.upstreams = []
-        run.wait_for = []
+        run.kwargs = _RELEASED_KWARGS
+        run.upstreams = run.wait_for = _NO_UPSTREAMS
+        run._since = None
         run.retry_state = None
         run.cache_parameters = None
         if run.runner is not None and run.runner.shares_memory:
@@ -811,6 +949,14 @@ class _NotReady(Exception):
     pass
 
 
+def _close_attempt(run: TaskRun, attempt: int) -> bool:
+    """Close attempt ``attempt`` of ``run`` if it is still the open one (under the engine's lock)."""
+    if not run.attempt_open or run.run_count != attempt:
+        return False
+    run.attempt_open = False
+    return True
+
+
 class _DirectRunner:
     """Stands for "this thread" when inputs are resolved for a direct call."""
 
@@ -819,6 +965,7 @@ class _DirectRunner:
 
 _DIRECT: Any = _DirectRunner()
 _USE_FUTURE = object()
+_NO_SPAN = (0, 0)  # the span of upstream values of a batch element that has none, while none before it had
 
 
 def _element_result(future: Any, index: int) -> Any:
@@ -826,10 +973,10 @@ def _element_result(future: Any, index: int) -> Any:
     return future.result()[1][index][1]
 
 
-def _sources(run: TaskRun) -> Iterable[TaskRun]:
-    for upstream in (*run.upstreams, *run.wait_for):
-        if isinstance(upstream.source, TaskRun):
-            yield upstream.source
+def _sources(run: TaskRun) -> Sequence[TaskRun]:
+    if not run.upstreams and not run.wait_for:
+        return ()  # most runs: no tuple, list or generator made to find nothing
+    return [u.source for u in (*run.upstreams, *run.wait_for) if isinstance(u.source, TaskRun)]
 
 
 def _flatten_wait_for(wait_for: Iterable[Any], tolerate: bool = False) -> Iterable[tuple[Any, bool]]:

@@ -54,9 +54,10 @@ class LegatoFuture:
 
         Raises ``TimeoutError`` if the run is not final after ``timeout`` seconds.
         """
-        if not self.task_run.engine.wait_run(self.task_run, timeout):
-            raise TimeoutError(f"task run {self.task_run.name!r} did not finish within {timeout} s")
-        return self.task_run.state.result(raise_on_failure=raise_on_failure)
+        run = self.task_run
+        if not run.settled and not run.engine.wait_run(run, timeout):  # settled: nothing to wait for
+            raise TimeoutError(f"task run {run.name!r} did not finish within {timeout} s")
+        return run.state.result(raise_on_failure=raise_on_failure)
 
     def add_done_callback(self, fn: Callable[[LegatoFuture], None]) -> None:
         """Call ``fn(self)`` when the run is final (at once if it already is)."""
@@ -76,7 +77,9 @@ class LegatoFutureList(list):
         wait(self, timeout=timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is None:  # no deadline to share out: one call per element, not three
+            return [f.result(raise_on_failure=raise_on_failure) for f in self]
+        deadline = time.monotonic() + timeout
         return [f.result(timeout=_remaining(deadline), raise_on_failure=raise_on_failure) for f in self]
 
 

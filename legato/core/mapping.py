@@ -80,6 +80,13 @@ def expand_map(
         for p in signature.parameters.values()
     )
     names = list(mapped)
+    if simple and len(names) == 1:  # the common ``task.map(xs)``: one column, nothing to zip or check
+        name = names[0]
+        for value in mapped[name]:
+            arguments = dict(static)
+            arguments[name] = value
+            yield (), arguments
+        return
     for row in _zip_checked(task_name, names, [mapped[n] for n in names]):
         arguments = dict(static)
         arguments.update(zip(names, row))

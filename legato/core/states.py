@@ -32,6 +32,16 @@ class StateType(str, enum.Enum):
 
 FINAL_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 
+# The members as plain module names: ``StateType.X`` goes through the enum's
+# class machinery on every use, and the engine makes and reads a few states
+# per task run.
+_PENDING = StateType.PENDING
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+_CRASHED = StateType.CRASHED
+_CANCELLED = StateType.CANCELLED
+
 _DEFAULT_NAMES = {t: t.value.capitalize() for t in StateType}
 
 
@@ -86,22 +96,22 @@ class State:
         return _dt.datetime.fromtimestamp(self._ts, tz=_dt.timezone.utc)
 
     def is_pending(self) -> bool:
-        return self.type is StateType.PENDING
+        return self.type is _PENDING
 
     def is_running(self) -> bool:
-        return self.type is StateType.RUNNING
+        return self.type is _RUNNING
 
     def is_completed(self) -> bool:
-        return self.type is StateType.COMPLETED
+        return self.type is _COMPLETED
 
     def is_failed(self) -> bool:
-        return self.type is StateType.FAILED
+        return self.type is _FAILED
 
     def is_crashed(self) -> bool:
-        return self.type is StateType.CRASHED
+        return self.type is _CRASHED
 
     def is_cancelled(self) -> bool:
-        return self.type is StateType.CANCELLED
+        return self.type is _CANCELLED
 
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
@@ -111,7 +121,7 @@ class State:
 
         With ``raise_on_failure=False`` the exception is returned instead.
         """
-        if self.type is StateType.COMPLETED:
+        if self.type is _COMPLETED:
             data = self.data
             return data.get() if type(data) is ResultRef else data
         error = self._error()
@@ -122,11 +132,11 @@ class State:
     def _error(self) -> BaseException:
         if isinstance(self.data, BaseException):
             return self.data
-        if self.type is StateType.PENDING and self.name == "NotReady":
+        if self.type is _PENDING and self.name == "NotReady":
             return UpstreamNotReady(self.message or "an upstream task did not complete")
-        if self.type is StateType.CANCELLED:
+        if self.type is _CANCELLED:
             return CancelledRun(self.message or "the run was cancelled")
-        if self.type is StateType.CRASHED:
+        if self.type is _CRASHED:
             return CrashedRun(self.message or "the run crashed")
         return UnfinishedRun(f"the run is {self.name}, not final: it has no result yet")
 
@@ -136,27 +146,27 @@ class State:
 
 
 def Pending(name: str = "Pending", message: str | None = None) -> State:
-    return State(StateType.PENDING, name, message)
+    return State(_PENDING, name, message)
 
 
 def Running(name: str = "Running", message: str | None = None) -> State:
-    return State(StateType.RUNNING, name, message)
+    return State(_RUNNING, name, message)
 
 
 def Completed(data: Any = None, name: str = "Completed", message: str | None = None) -> State:
-    return State(StateType.COMPLETED, name, message, data)
+    return State(_COMPLETED, name, message, data)
 
 
 def Failed(error: BaseException | None = None, name: str = "Failed", message: str | None = None) -> State:
-    return State(StateType.FAILED, name, message if message is not None else _describe(error), error)
+    return State(_FAILED, name, message if message is not None else _describe(error), error)
 
 
 def Crashed(error: BaseException | None = None, name: str = "Crashed", message: str | None = None) -> State:
-    return State(StateType.CRASHED, name, message if message is not None else _describe(error), error)
+    return State(_CRASHED, name, message if message is not None else _describe(error), error)
 
 
 def Cancelled(message: str | None = None, name: str = "Cancelled") -> State:
-    return State(StateType.CANCELLED, name, message)
+    return State(_CANCELLED, name, message)
 
 
 def Cached(data: Any = None, message: str | None = None) -> State:

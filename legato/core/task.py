@@ -193,7 +193,7 @@ class Task(Generic[R]):
             for index, (call_args, call_kwargs) in enumerate(
                 expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
             ):
-                run = engine.create(self, call_args, call_kwargs, wait_for, map_index=index)
+                run = engine.create_element(self, call_args, call_kwargs, wait_for, index)
                 run.limiter = limiter
                 futures.append(LegatoFuture(run))
                 chunk.append(run)

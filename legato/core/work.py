@@ -39,7 +39,7 @@ class Inline:
 
 
 class WorkItem:
-    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "key", "_options")
+    __slots__ = ("task", "args", "kwargs", "info", "slots", "engine", "_options")
 
     def __init__(
         self,
@@ -58,8 +58,13 @@ class WorkItem:
         #: for each argument slot: an index into the upstream values, or an Inline value
         self.slots = slots
         self.engine = engine
-        self.key = f"{info.name}-{info.id}"
         self._options = options
+
+    @property
+    def key(self) -> str:
+        """The work's name in a backend (a Dask key, a Ray task name): made when asked for, as the
+        thread and sync runners, where every task of a big map passes, never ask."""
+        return f"{self.info.name}-{self.info.id}"
 
     @property
     def task_name(self) -> str:
