@@ -35,7 +35,7 @@ class Plan:
     traced_sizes: tuple[int, ...]  # tracemalloc bytes per task
     startup_repeat: int = 5
     history_size: int = 10_000
-    history_repeat: int = 5
+    history_repeat: int = 7
 
     def repeat_for(self, n: int) -> int:
         """Runs of a measurement of ``n`` tasks: very large ones run once."""

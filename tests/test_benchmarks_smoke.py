@@ -41,7 +41,7 @@ def test_unknown_runner_is_a_usage_error():
 @pytest.mark.parametrize("section, measure, names", [
     ("memory", lambda: memory.measure((2000,), (1000,)),
      {"peak_rss.2000", "rss_per_task.2000", "traced_per_task.1000"}),
-    ("history", lambda: history.measure(200, 1), {"on", "off", "overhead", "cpu_overhead"}),
+    ("history", lambda: history.measure(200, 1), {"on", "off", "overhead", "durable_overhead", "cpu_overhead"}),
     ("startup", lambda: startup.measure(1), {"import", "one_task_flow", "one_task_flow_warm", "one_task_flow_history",
                                               "one_task_flow_warm_history", "first_task"}),
 ])

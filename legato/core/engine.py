@@ -39,7 +39,7 @@ from legato.core import states as S
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream, extract_upstreams, fill_slots
 from legato.core.context import RunInfo, current_runner_options, current_tags
-from legato.core.errors import CancelledRun, TaskTimeoutError
+from legato.core.errors import CancelledRun, TaskTimeoutError, WorkerStartupError
 from legato.core.logs import engine_logger, task_run_logger
 from legato.core.timer import timer
 from legato.core.batching import Backlog, BatchWork, Element, LocalBatch
@@ -692,7 +692,8 @@ class FlowEngine:
             return S.Crashed(error)
         state = S.TimedOut(error) if isinstance(error, TaskTimeoutError) else S.Failed(error)
         policy = run.task.retry_policy
-        if policy.enabled and self.crash is None:
+        # a runner whose workers cannot start fails every attempt the same way, at once: no retries
+        if policy.enabled and self.crash is None and not isinstance(error, WorkerStartupError):
             if run.retry_state is None:
                 run.retry_state = policy.new_call_state(run.task, run)
             try:

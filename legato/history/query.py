@@ -6,6 +6,8 @@ so readers never hold locks a running flow would wait on. A missing file is
 an empty history, not an error. Wherever a run id is expected, any unique
 prefix of it is accepted (``legato runs show 3f2a`` works).
 
+A process that records history (runs flows) writes what its recorders
+still hold before it reads, so it always reads its own runs complete.
 Reading the flow runs first settles crashed runs (see
 :mod:`legato.history.crashes`), persisting the fix when the file is writable.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,6 +205,9 @@ def _start_key(task: TaskRunRecord) -> float:
 @contextmanager
 def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     path = Path(db) if db is not None else config.database_path()
+    recorder = sys.modules.get("legato.history.recorder")
+    if recorder is not None:  # this process records too: read what it has not written yet as well
+        recorder.flush_recorders(path)
     if not path.exists():
         yield None
         return

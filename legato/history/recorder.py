@@ -20,7 +20,7 @@ JSON encoding and SQL happen in the writer too. The two per-flow calls write
 before they return: ``flow_run_started`` so that a process killed right after
 starting still leaves a row (read back later as CRASHED), and
 ``flow_run_finished`` so that the run is complete on disk when the flow
-returns. Writing is serialized by one lock, whichever thread does it.
+returns (for a big flow, moments after: see ``flow_run_finished``). Writing is serialized by one lock, whichever thread does it.
 
 Recording never raises into the engine: a database that cannot be written is
 reported once as a warning on the ``legato.history`` logger and the rows are
@@ -58,8 +58,9 @@ logger = logging.getLogger("legato.history")
 # Operation kinds in the queue; the writer applies them in this order.
 _FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
 _SINK_RUNS = "sink_runs"
-#: a flow's end flushes synchronously unless the writer is this many rows behind
-SYNC_FLUSH_LIMIT = 20_000
+#: a flow's end writes before it returns when at most this many task runs wait;
+#: a bigger backlog is left to the writer thread (see ``flow_run_finished``)
+SYNC_FLUSH_LIMIT = 500
 
 _INSERT_FLOW = """INSERT OR REPLACE INTO flow_runs
     (id, name, flow_name, parameters, run_key, runner, tags, state_type, state_name,
@@ -178,11 +179,14 @@ class HistoryRecorder:
     ) -> None:
         """Record the final state of a flow run, after every row queued before it.
 
-        Everything queued is written before this returns, unless the writer
-        is more than :data:`SYNC_FLUSH_LIMIT` rows behind (a database locked
-        by another process for long): then it is left to the writer thread,
-        and the process waits for it at exit. Rows keep their order, so a run
-        never reads as finished before its tasks are in.
+        A small backlog (at most :data:`SYNC_FLUSH_LIMIT` task runs) is
+        written before this returns. A bigger one, the last moments of a big
+        map, is left to the writer thread, which starts on it at once: the
+        flow returns without waiting ~10 ms per 5,000 rows, the history is
+        on disk moments later, the process waits for it at exit, and
+        :mod:`legato.history.query` flushes this process's recorders before
+        it reads, so the same process never reads a stale run. Rows keep
+        their order, so a run never reads as finished before its tasks are in.
         """
         backlog = len(self._queue)
         sink = self._sinks.get(id)
@@ -426,6 +430,14 @@ _live_recorders: weakref.WeakSet[HistoryRecorder] = weakref.WeakSet()
 _abandoned_connections: list[sqlite3.Connection] = []
 
 
+def flush_recorders(path: Path | str | None = None) -> None:
+    """Write what this process's open recorders (of the database at ``path``, or all) still hold."""
+    wanted = None if path is None else Path(path).resolve()
+    for recorder in list(_live_recorders):
+        if wanted is None or recorder.path.resolve() == wanted:
+            recorder.flush()
+
+
 def _close_all_at_exit() -> None:
     for recorder in list(_live_recorders):
         recorder.close()
@@ -445,4 +457,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-__all__ = ["HistoryRecorder"]
+__all__ = ["HistoryRecorder", "TaskRunSink", "flush_recorders"]

@@ -294,7 +294,7 @@ import os
 from legato import flow, task
 from legato.runners.processes import ProcessPoolTaskRunner
 
-@task
+@task({task_options})
 def double(x):
     return 2 * x
 
@@ -308,7 +308,7 @@ def pipeline(n):
 """
 
 
-def run_script(tmp_path, start_method: str, call: str
+def run_script(tmp_path, start_method: str, call: str, task_options: str = ""
                ) -> tuple[subprocess.CompletedProcess[str], float, int, list[str]]:
     """Run a script in a subprocess: its outcome, how long it took, its pid, the pids that ran its flow.
 
@@ -316,7 +316,8 @@ def run_script(tmp_path, start_method: str, call: str
     if any is still alive a few seconds after the script has exited.
     """
     script, trace = tmp_path / "pipeline.py", tmp_path / "flow-runs"
-    script.write_text(SCRIPT.format(start_method=start_method, trace=str(trace), call=textwrap.dedent(call)))
+    script.write_text(SCRIPT.format(start_method=start_method, trace=str(trace), call=textwrap.dedent(call),
+                                    task_options=task_options))
     tag = uuid.uuid4().hex
     leftovers = Leftovers()
     began = time.monotonic()
@@ -351,6 +352,16 @@ def test_an_unguarded_script_fails_fast_and_says_to_guard_its_flow_call(tmp_path
     assert 'if __name__ == "__main__":' in last_line and str(tmp_path / "pipeline.py") in last_line
     assert "WorkerCrashedError" not in result.stderr and "crash retry" not in result.stderr
     assert flow_runs == [str(pid)]  # the flow never ran in a worker
+
+
+@pytest.mark.timeout(150)
+def test_task_retries_do_not_apply_when_workers_cannot_start(tmp_path):
+    # Every attempt would fail the same way at once: waiting 30 s per retry helps nobody.
+    result, elapsed, _, _ = run_script(tmp_path, "forkserver", "print(pipeline(4))",
+                                       task_options="retries=3, retry_delay_seconds=30")
+    assert result.returncode != 0 and elapsed < 25, (result.returncode, elapsed, result.stderr[-3000:])
+    assert "WorkerStartupError" in result.stderr.strip().splitlines()[-1]
+    assert "retrying in" not in result.stderr
 
 
 @pytest.mark.timeout(150)
