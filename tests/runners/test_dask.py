@@ -21,15 +21,14 @@ from _cluster import dask_address  # noqa: E402,F401  (session fixture)
 from distributed import Client, LocalCluster, default_client  # noqa: E402
 from distributed.protocol import dask_deserialize, dask_serialize  # noqa: E402
 
-from legato import allow_failure, flow, quote, task, unmapped  # noqa: E402
+from legato import flow, task, unmapped  # noqa: E402
 from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError  # noqa: E402
 from legato.runners import dask as dask_runner  # noqa: E402
 from legato.runners.dask import DaskTaskFuture, DaskTaskRunner, _submit_options, _translate  # noqa: E402
 
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
-from tasks import describe_error  # noqa: E402
-from tracked import Tracked, inc, make_tracked, measure  # noqa: E402  (shared with the other backend's tests)
+from tracked import Tracked, check_unsendable_results, inc, make_tracked, measure  # noqa: E402  (shared with the other backend's tests)
 
 
 @task
@@ -86,12 +85,6 @@ def fails_once(path: str) -> str:
     from distributed import get_worker
 
     return str(get_worker().get_current_task())
-
-
-@task
-def lock_or_value(x: int) -> object:
-    """``x``, or for multiples of 7 a lock, which no pickler can serialize."""
-    return threading.Lock() if x % 7 == 0 else x
 
 
 class Guarded:
@@ -236,34 +229,7 @@ def test_work_that_cannot_be_pickled_fails_at_once_with_the_reason(dask_address)
 
 
 def test_a_result_that_cannot_be_serialized_fails_its_run_and_only_its_run(dask_address):
-    @flow(task_runner=_runner(dask_address))
-    def unsendable() -> tuple[object, list[object], str, int]:
-        single = lock_or_value.submit(0)
-        mapped = lock_or_value.map(range(40))
-        handed = describe_error.submit(allow_failure(single))
-        kept = inc.submit(mapped[1])  # a good element's value still goes from worker to worker
-        mapped.wait(timeout=30)
-        return (quote((single, list(mapped))), mapped.result(timeout=30, raise_on_failure=False),
-                handed.result(timeout=30), kept.result(timeout=30))
-
-    (single, mapped), values, handed, kept = unsendable()
-    error = single.state.data
-    assert single.state.is_failed() and isinstance(error, SerializationError)
-    assert f"task run {single.task_run.name!r} cannot be serialized" in str(error), error
-    assert "Dask worker" in str(error) and "'lock'" in str(error)
-    assert handed == f"SerializationError: {error}"  # allow_failure hands it over like any failure
-    assert kept == 2
-    assert [x for x in values if isinstance(x, int)] == [x for x in range(40) if x % 7]
-    for future, value in zip(mapped, values):
-        if isinstance(value, BaseException):
-            assert isinstance(value, SerializationError) and future.task_run.name in str(value)
-
-    @flow(task_runner=_runner(dask_address))
-    def returns_it() -> object:
-        return lock_or_value.submit(7)
-
-    with pytest.raises(SerializationError, match="lock_or_value-0"):
-        returns_it()
+    error = check_unsendable_results(lambda: _runner(dask_address), "Dask worker")
 
 
 def test_a_type_registered_with_dask_serialization_passes_the_check(dask_address):
