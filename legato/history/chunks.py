@@ -75,8 +75,14 @@ class Chunk:
 
     def pack(self) -> bytes:
         """The chunk as bytes; values msgpack cannot hold are stored as text or plain numbers."""
+        try:
+            return self._pack(self.columns)
+        except (TypeError, ValueError, OverflowError):  # say an int beyond 64 bits: store its text
+            return self._pack([[_plain(value) for value in column] for column in self.columns])
+
+    def _pack(self, columns: list[list[Any]]) -> bytes:
         return msgpack.packb(
-            {"v": FORMAT, "columns": self.columns, "errors": self.errors, "tags": self.tags, "edges": self.edges},
+            {"v": FORMAT, "columns": columns, "errors": self.errors, "tags": self.tags, "edges": self.edges},
             default=_storable,
         )
 
@@ -94,6 +100,15 @@ def unpack(blob: bytes) -> tuple[Iterator[dict[str, Any]], list[tuple[str, str]]
             yield run
 
     return runs(), [(upstream, downstream) for upstream, downstream in data.get("edges", ())]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` if msgpack stores it as it is, else its text."""
+    if value is None or isinstance(value, (str, float, bool)):  # a str enum (a state type) packs as its text
+        return value
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return int(value)
+    return safe_repr(value, limit=10_000)
 
 
 def _storable(value: Any) -> Any:

@@ -47,7 +47,6 @@ from legato import config
 from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV
 from legato.history import schema
 from legato.history.chunks import Chunk
-from legato.history.errors import HistoryError
 from legato.history.summary import parameters_json, safe_repr, tags_json, this_host
 
 FLUSH_INTERVAL = 0.15
@@ -238,7 +237,7 @@ class HistoryRecorder:
                         # not cost the whole batch: convert, then write again.
                         self._write([_sanitized(op) for op in batch])
                     batch = []
-        except (HistoryError, sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # a HistoryError, sqlite3.Error, OSError... must never kill the writer
             self._warn(exc)
 
     def __enter__(self) -> HistoryRecorder:
@@ -311,8 +310,7 @@ class HistoryRecorder:
                 _add_sink_runs(chunks, *op[1:])
             elif kind is _TASK:
                 flow_run_id, row, error, tags, upstream_ids = op[1:]
-                chunk = chunks.get(flow_run_id) or chunks.setdefault(flow_run_id, Chunk())
-                chunk.add(row, error, tags, upstream_ids)
+                _chunk_of(chunks, flow_run_id).add(row, error, tags, upstream_ids)
             elif kind is _LOG:
                 logs.append(op[1])
             elif kind is _FLOW_START:
@@ -365,8 +363,15 @@ class TaskRunSink:
         return (_SINK_RUNS, self, _take(self.runs, len(self.runs)), _take(self.edges, len(self.edges)))
 
 
+def _chunk_of(chunks: dict[str, Chunk], flow_run_id: str) -> Chunk:
+    chunk = chunks.get(flow_run_id)
+    if chunk is None:
+        chunk = chunks[flow_run_id] = Chunk()
+    return chunk
+
+
 def _add_sink_runs(chunks: dict[str, Chunk], sink: TaskRunSink, runs: list[Any], edges: list[tuple[str, Any]]) -> None:
-    chunk = chunks.get(sink.flow_run_id) or chunks.setdefault(sink.flow_run_id, Chunk())
+    chunk = _chunk_of(chunks, sink.flow_run_id)
     if runs:
         try:
             chunk.extend(*sink.build_rows(runs))

@@ -34,6 +34,19 @@ def test_a_chunk_round_trips_by_column_with_sparse_errors_and_tags():
     assert chunk_edges == [("a", "b"), ("a", "c")]
 
 
+def test_values_msgpack_cannot_hold_are_kept_as_text_not_lost():
+    chunk = Chunk()
+    chunk.add(("a", "n", "t", 2**70, "COMPLETED", "Completed", 1, 1.0, 2.0), None, {"tag"}, ["up"])
+    (run,), chunk_edges = _unpacked(chunk)
+    assert run["map_index"] == str(2**70) and run["tags"] == ["tag"] and run["state_type"] == "COMPLETED"
+    assert chunk_edges == [("up", "a")]
+
+
+def _unpacked(chunk: Chunk) -> tuple[list[dict], list[tuple[str, str]]]:
+    runs, chunk_edges = unpack(chunk.pack())
+    return list(runs), chunk_edges
+
+
 def test_engine_runs_are_recorded_with_states_errors_tags_and_edges(tmp_path, monkeypatch):
     monkeypatch.setenv("LEGATO_HOME", str(tmp_path))
     monkeypatch.setenv("LEGATO_HISTORY", "1")
