@@ -50,7 +50,8 @@ def _panels(comparisons: list[dict[str, Any]]) -> list[tuple[str, str, dict[str,
     for c in comparisons:
         unit, groups = panels.setdefault((c["workload"], c["n"]), (c["unit"], {}))
         bars = groups.setdefault(c["runner"], [("legato", c["legato"])])
-        bars.append((c["raw_method"], c["raw"]))
+        if c["raw"] is not None:  # None: that raw side failed; legato's bar stands alone
+            bars.append((c["raw_method"], c["raw"]))
     return [(f"{workload} (n={n:,})", unit, groups) for (workload, n), (unit, groups) in panels.items()]
 
 

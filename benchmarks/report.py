@@ -30,6 +30,10 @@ def comparisons(measurements: list[Measurement]) -> list[dict[str, Any]]:
             rows.append({"runner": ours.runner, "workload": ours.name, "n": ours.n, "unit": ours.unit,
                          "legato": ours.value, "raw": theirs.value, "raw_method": theirs.method, "ratio": ratio,
                          "target": target.text if target else None, "met": target.met(ratio) if target else None})
+        for method, why in ours.extra.get("raw_failed", {}).items():  # legato's number stands, unmatched
+            rows.append({"runner": ours.runner, "workload": ours.name, "n": ours.n, "unit": ours.unit,
+                         "legato": ours.value, "raw": None, "raw_method": f"{method}: failed: {why}", "ratio": None,
+                         "target": None, "met": None})
     return rows
 
 

@@ -98,6 +98,12 @@ def _warm_up(backend: Any) -> None:
 
 
 def _measure(backend: Any, workload: str, n: int, repeat: int) -> list[Measurement]:
+    """Every side of ``workload``, alternating, ``repeat`` times.
+
+    A raw side that fails (a backend's own client giving up, say) is dropped,
+    and its error kept in legato's measurement (``extra["raw_failed"]``);
+    legato's side failing fails the workload.
+    """
     from benchmarks.workloads import legato_workload
 
     sides: list[tuple[str, str, Callable[[int], Any]]] = [
@@ -105,21 +111,35 @@ def _measure(backend: Any, workload: str, n: int, repeat: int) -> list[Measureme
     sides += [("raw", side.method, getattr(side, workload)) for side in backend.raws if hasattr(side, workload)]
     runs: list[list[float]] = [[] for _ in sides]
     peaks: list[list[int]] = [[] for _ in sides]
+    failed: dict[int, str] = {}  # raw sides that failed: index -> why
     for _ in range(repeat):
-        for times, rss, (_, _, call) in zip(runs, peaks, sides):
+        for index, (times, rss, (side, method, call)) in enumerate(zip(runs, peaks, sides)):
+            if index in failed:
+                continue
             reset_peak_rss()
-            seconds, value = timed(partial(call, n), call_timeout(n))
+            try:
+                seconds, value = timed(partial(call, n), call_timeout(n))
+            except (Exception, TimedOut) as error:
+                if side == "legato":
+                    raise
+                failed[index] = _describe(error)
+                say(f"{backend.runner:>9} {workload:<9} n={n:<7} raw    failed: {failed[index]}  ({method})")
+                continue
             rss.append(peak_rss() or 0)
             _check(workload, n, value)
             times.append(seconds)
-    measurements = [_measurement(backend, workload, n, side, method, times)
-                    for (side, method, _), times in zip(sides, runs)]
-    for m, rss in zip(measurements, peaks):
+    measurements = []
+    for index, ((side, method, _), times, rss) in enumerate(zip(sides, runs, peaks)):
+        if not times:
+            continue
+        m = _measurement(backend, workload, n, side, method, times)
         m.extra["process_peak_rss"] = max(rss) or None
-    for m in measurements:
-        rss = m.extra["process_peak_rss"]
+        measurements.append(m)
+        peak = m.extra["process_peak_rss"]
         say(f"{backend.runner:>9} {workload:<9} n={n:<7} {m.side:<6} {m.value:>12,.1f} {m.unit}  ({m.method})"
-            + (f"  peak RSS {rss / 2**20:,.0f} MiB" if rss else ""))
+            + (f"  peak RSS {peak / 2**20:,.0f} MiB" if peak else ""))
+    if failed:
+        measurements[0].extra["raw_failed"] = {sides[index][1]: why for index, why in failed.items()}
     return measurements
 
 

@@ -55,3 +55,25 @@ def test_fresh_process_sections_measure_something(section, measure, names):
         json.dumps(asdict(m))
         if not m.name.endswith("overhead"):  # a ratio minus one: may be below zero
             assert m.value > 0
+
+
+def test_a_raw_side_that_fails_leaves_legatos_number_and_says_why():
+    from benchmarks import report, throughput
+    from benchmarks.backends import Backend
+    from legato.runners.threads import ThreadPoolTaskRunner
+
+    class Flaky:
+        method = "flaky.submit"
+
+        def noop_map(self, n: int) -> list[int]:
+            raise ConnectionError("scheduler-connection-lost")
+
+    backend = Backend("threads", "2 threads", ThreadPoolTaskRunner(max_workers=2), [Flaky()])
+    measurements = throughput._measure(backend, "noop_map", 200, repeat=2)
+
+    [ours] = measurements
+    assert ours.side == "legato" and ours.value > 0 and len(ours.runs) == 2
+    assert "scheduler-connection-lost" in ours.extra["raw_failed"]["flaky.submit"]
+    [row] = report.comparisons(measurements)
+    assert row["raw"] is None and row["ratio"] is None and "failed" in row["raw_method"]
+    assert chart._panels([row])[0][2] == {"threads": [("legato", ours.value)]}
