@@ -28,7 +28,9 @@ from legato.runners.dask import DaskTaskFuture, DaskTaskRunner, _submit_options,
 
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
-from tracked import Tracked, check_unsendable_results, inc, make_tracked, measure  # noqa: E402  (shared with the other backend's tests)
+from tracked import (  # noqa: E402  (shared with the other backend's tests)
+    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, make_tracked, measure,
+)  # fmt: skip
 
 
 @task
@@ -49,30 +51,10 @@ def nested_wait(x: int) -> int:
     return inc.submit(x).result() * 10
 
 
-@task
-def bad(x: int) -> int:
-    raise KeyError(f"no {x}")
-
-
-@task
-def every_third_fails(x: int) -> int:
-    if x % 3 == 0:
-        raise ValueError(f"{x} is a multiple of 3")
-    return x
-
-
 @task(timeout_seconds=0.3)
 def sleepy(seconds: float) -> str:
     time.sleep(seconds)
     return "woke"
-
-
-@task
-def double_slowly(x: int, marker: str) -> int:
-    with open(marker, "a") as file:
-        file.write(f"{os.getpid()}\n")
-    time.sleep(0.02)
-    return 2 * x
 
 
 @task(retries=2)
@@ -108,11 +90,6 @@ def _loads_guarded(header: dict[str, str], frames: list[bytes]) -> Guarded:
 @task
 def guarded(label: str) -> Guarded:
     return Guarded(label)
-
-
-@task
-def label_of(value: Guarded) -> str:
-    return value.label
 
 
 class RecordingCluster(LocalCluster):

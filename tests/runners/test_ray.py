@@ -23,19 +23,9 @@ pytestmark = pytest.mark.slow
 
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
-from tracked import Tracked, check_unsendable_results, inc, make_tracked, measure  # noqa: E402  (shared with the other backend's tests)
-
-
-@task
-def bad(x: int) -> int:
-    raise KeyError(f"no {x}")
-
-
-@task
-def every_third_fails(x: int) -> int:
-    if x % 3 == 0:
-        raise ValueError(f"{x} is a multiple of 3")
-    return x
+from tracked import (  # noqa: E402  (shared with the other backend's tests)
+    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, make_tracked, measure,
+)  # fmt: skip
 
 
 @task(runner_options={"max_retries": 0})
@@ -68,14 +58,6 @@ def nested_wait(x: int) -> int:
     return inc.submit(x).result() * 10
 
 
-@task
-def double_slowly(x: int, marker: str) -> int:
-    with open(marker, "a") as file:
-        file.write(f"{os.getpid()}\n")
-    time.sleep(0.02)
-    return 2 * x
-
-
 class Guarded:
     """Holds a lock, which pickle refuses; Ray serializes it once :func:`guarded` registered how."""
 
@@ -91,11 +73,6 @@ def guarded(label: str) -> Guarded:
     # Ray's serializers are per process; the deserializer travels with the value.
     ray.util.register_serializer(Guarded, serializer=lambda value: value.label, deserializer=Guarded)
     return Guarded(label)
-
-
-@task
-def label_of(value: Guarded) -> str:
-    return value.label
 
 
 class Brittle:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -50,6 +52,32 @@ def measure(value: Tracked) -> int:
 @task
 def inc(x: int) -> int:
     return x + 1
+
+
+@task
+def bad(x: int) -> int:
+    raise KeyError(f"no {x}")
+
+
+@task
+def every_third_fails(x: int) -> int:
+    if x % 3 == 0:
+        raise ValueError(f"{x} is a multiple of 3")
+    return x
+
+
+@task
+def double_slowly(x: int, marker: str) -> int:
+    """``2 * x`` after 20 ms, noting in ``marker`` which process ran it."""
+    with open(marker, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    time.sleep(0.02)
+    return 2 * x
+
+
+@task
+def label_of(value: Any) -> str:
+    return value.label
 
 
 @task
