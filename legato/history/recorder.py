@@ -16,7 +16,7 @@
 The engine's per-task cost is one ``deque.append`` of the settled run object
 into its flow run's :class:`TaskRunSink`; turning runs into rows happens on
 the writer thread, for thousands at once, with the engine's own builder.
-JSON encoding and SQL happen in the writer too. The two per-flow calls write
+Packing and SQL happen in the writer too. The two per-flow calls write
 before they return: ``flow_run_started`` so that a process killed right after
 starting still leaves a row (read back later as CRASHED), and
 ``flow_run_finished`` so that the run is complete on disk when the flow
@@ -54,9 +54,9 @@ BATCH_ROWS = 5000
 
 logger = logging.getLogger("legato.history")
 
-# Operation kinds in the queue; the writer applies them in this order.
-_FLOW_START, _TASK, _LOG, _FLOW_END = "flow_start", "task", "log", "flow_end"
-_SINK_RUNS = "sink_runs"
+# Operation kinds in the queue. In one write, flow starts go first, then task
+# runs (in chunks), logs, and flow ends last (see _write).
+_FLOW_START, _TASK, _SINK_RUNS, _LOG, _FLOW_END = "flow_start", "task", "sink_runs", "log", "flow_end"
 #: a flow's end writes before it returns when at most this many task runs wait;
 #: a bigger backlog is left to the writer thread (see ``flow_run_finished``)
 SYNC_FLUSH_LIMIT = 500
