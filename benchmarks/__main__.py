@@ -79,7 +79,7 @@ def run(plan: Plan, runners: list[str], sections: list[str], workloads: Collecti
     if "memory" in sections:
         _guarded(outcome, "memory", lambda: memory.measure(plan.memory_sizes, plan.traced_sizes))
     if "history" in sections:
-        _guarded(outcome, "history", lambda: history.measure(plan.history_size, plan.history_repeat))
+        _guarded(outcome, "history", lambda: history.measure(plan.history_size, plan.history_repeat, plan.history_rounds))
     return outcome
 
 

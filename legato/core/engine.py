@@ -76,7 +76,7 @@ class TaskRun:
         "wait_for",
         "waiting_on",
         "dependents",
-        "state",
+        "_state",
         "run_count",
         "retry_state",
         "runner",
@@ -98,9 +98,6 @@ class TaskRun:
         "__weakref__",
     )
 
-    #: Unset until the run first moves (see :meth:`__getattr__`); then a slot like the others.
-    state: S.State
-
     def __init__(self, engine: FlowEngine, task: Task, name: str, map_index: int | None,
                  args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = _RELEASED_KWARGS) -> None:
         self.engine = engine
@@ -118,6 +115,7 @@ class TaskRun:
         self.dependents: list[TaskRun] | None = None
         #: when it was created: its Pending state, made only if someone looks before the run moves on
         self._since: float | S.State | None = time.time()
+        self._state: S.State | None = None
         self.run_count = 0
         self.retry_state: Any = None
         self.runner: TaskRunner | None = None
@@ -139,24 +137,35 @@ class TaskRun:
         self.limiter: Limiter | None = None
         self.holds_slot = False
 
-    def __getattr__(self, name: str) -> Any:
-        """Only reached for an attribute that is not set: ``state``, on a run that has not moved yet.
+    @property
+    def state(self) -> S.State:
+        """The run's current state; a run that has not moved yet is Pending since its creation.
 
         Most runs of a big map wait in a backlog and go from Pending to
         Running unseen; a Pending state object each would be one more
         container alive per waiting run for the garbage collector to rescan
         (and to promote to its oldest generation, then free), so it is made
         on first look, with the run's creation time, and kept for later looks.
-        It is kept in ``_since``, not in ``state``: a reader must never
+        It is kept in ``_since``, not in ``_state``: a reader must never
         overwrite a state the engine set meanwhile.
+
+        A property and not ``__getattr__``: a class with ``__getattr__`` pays
+        for it on every attribute read, and the engine and the history read
+        run attributes millions of times in a big map. The engine itself
+        reads and writes ``_state`` where it knows the run has moved.
         """
-        if name != "state":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        state = self._state
+        if state is not None:
+            return state
         since = self._since
         if isinstance(since, S.State):
             return since
         pending = self._since = S.State(S.StateType.PENDING, "Pending", timestamp=since)
         return pending
+
+    @state.setter
+    def state(self, state: S.State) -> None:
+        self._state = state
 
     @property
     def task_name(self) -> str:
@@ -279,6 +288,8 @@ class FlowEngine:
             run.upstreams = upstreams
         if wait_for:
             run.wait_for = [Upstream(self._as_task_run(w), tolerate) for w, tolerate in _flatten_wait_for(wait_for)]
+        if (upstreams or wait_for) and self.recorder is not None:
+            self.recorder.task_run_edges(run)
         if self.progress is not None:
             self.progress.created(task.name)
         return run
@@ -369,7 +380,7 @@ class FlowEngine:
 
     def _begin_attempt(self, run: TaskRun) -> None:
         run.run_count += 1
-        run.state = S.Running() if run.run_count == 1 else S.Retrying()
+        run._state = S.Running() if run.run_count == 1 else S.Retrying()
         if run.started_at is None:
             run.started_at = time.time()
             if self.progress is not None:
@@ -705,7 +716,7 @@ class FlowEngine:
                 task_run_logger(run).warning(
                     "Attempt %d failed with %s; retrying in %.3g s (retries: %s)",
                     attempt, _describe(error), delay, policy.retries if policy.retries >= 0 else "custom")
-                run.state = S.AwaitingRetry(f"retry in {delay:.3g} s")
+                run._state = S.AwaitingRetry(f"retry in {delay:.3g} s")
                 (reschedule or self._schedule_retry)(run, delay)
                 return None
         task_run_logger(run).error("Finished in state %s: %s", state.name, _describe(error),
@@ -757,7 +768,7 @@ class FlowEngine:
         if run.settled:
             return False
         run.settled = True
-        run.state = state
+        run._state = state
         if run.holds_slot:
             run.holds_slot = False
             run.limiter.in_flight -= 1  # type: ignore[union-attr]
@@ -777,11 +788,13 @@ class FlowEngine:
         Outside the lock: once a run is settled nobody adds a waiter or a
         callback to it any more (both check ``settled`` under the lock).
         """
+        if self.recorder is not None:
+            self.recorder.task_runs_finished(settled)
         done = 0
         try:
             for run in settled:
                 done += 1
-                state, waiter, callbacks = run.state, run.waiter, run.callbacks
+                state, waiter, callbacks = run._state, run.waiter, run.callbacks
                 run.waiter = run.callbacks = None  # waking them is all they were for
                 if waiter is not None:
                     waiter.set()
@@ -805,8 +818,6 @@ class FlowEngine:
         elif state.type is S.StateType.FAILED or state.type is S.StateType.CRASHED:
             if task.on_failure:
                 task.run_hooks(task.on_failure, run, state, "on_failure")
-        if self.recorder is not None:
-            self.recorder.task_run_finished(run)
         self._release(run, state)
         for callback in callbacks or ():
             try:

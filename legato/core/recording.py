@@ -1,8 +1,9 @@
 """The bridge from the engine to the run history, when history is on.
 
-The engine calls three methods (flow started, task run final, flow finished);
-this module turns them into the history recorder's calls: keyword calls for
-flow runs, and a sink of run objects for task runs, whose rows the history's
+The engine tells it when a flow run starts and finishes, when a run with
+edges is created, and when a batch of runs has settled; this module turns
+that into the history recorder's calls: keyword calls for flow runs, and a
+sink of run objects (and edges) for task runs, whose rows the history's
 writer thread builds in bulk with :func:`_task_rows`. The
 history package (SQLite) is imported only here, only when history is enabled,
 and one recorder is shared by all flow runs of the process.
@@ -33,14 +34,20 @@ class RunRecorder:
         sink = history.task_run_sink(flow_run_id, _task_rows)
         self._runs, self._edges = sink.runs, sink.edges
 
-    def task_run_finished(self, run: Any) -> None:
-        """One ``deque.append`` on the hot path; rows are built in bulk on the history's writer thread.
+    def task_run_edges(self, run: Any) -> None:
+        """The edges of a run that has upstreams or ``wait_for``, taken when it is created.
 
-        Edges are taken now: a settled run drops its upstreams right after this.
+        Its upstreams are known then, and dropped when it settles; runs
+        without edges (nearly all the runs of a big map) never come here.
         """
-        if run.upstreams or run.wait_for:
-            self._edges.append((run.id, run.upstream_ids()))
-        self._runs.append(run)
+        self._edges.append((run.id, run.upstream_ids()))
+
+    def task_runs_finished(self, runs: list[Any]) -> None:
+        """Settled runs, a batch at a time: one ``deque.extend`` on the hot path.
+
+        Their rows are built in bulk on the history's writer thread.
+        """
+        self._runs.extend(runs)
 
     def flow_run_finished(self, run: Any, error: str | None) -> None:
         self.history.flow_run_finished(
@@ -49,9 +56,11 @@ class RunRecorder:
 
 
 #: readers of each row field, in legato.history.chunks.ROW_FIELDS order
-#: (``state.type`` is a ``str`` enum: msgpack stores it as its text, without a ``.value`` call per run)
+#: (``_state`` is the slot behind ``TaskRun.state``, set on every settled run and faster to read
+#: than the property; its ``type`` is a ``str`` enum, which msgpack stores as its text without
+#: a ``.value`` call per run)
 _FIELD_GETTERS = tuple(map(operator.attrgetter, (
-    "id", "name", "task.name", "map_index", "state.type", "state.name", "run_count", "started_at", "ended_at",
+    "id", "name", "task.name", "map_index", "_state.type", "_state.name", "run_count", "started_at", "ended_at",
 )))  # fmt: skip
 _STATE_TYPE = 4
 

@@ -18,6 +18,7 @@ its runs' dependency edges. The reader
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,14 @@ ROW_FIELDS = (
 )  # fmt: skip
 _STATE_TYPE = ROW_FIELDS.index("state_type")
 _FAILED = frozenset({"FAILED", "CRASHED"})
-#: the format of a packed chunk, stored in it so that later versions can read older ones
-FORMAT = 1
+#: columns that often hold one value for a whole chunk (a map's task name, Completed, one attempt,
+#: no map index): such a column is packed once, not once per run
+_OFTEN_CONSTANT = tuple(ROW_FIELDS.index(name) for name in (
+    "task_name", "map_index", "state_type", "state_name", "attempts",
+))  # fmt: skip
+#: the format of a packed chunk, stored in it so that later versions can read older ones;
+#: format 2 added constant columns (``{"all": value}`` in place of the list)
+FORMAT = 2
 
 
 @dataclass
@@ -71,7 +78,8 @@ class Chunk:
 
     @property
     def failed_count(self) -> int:
-        return sum(map(_FAILED.__contains__, self.columns[_STATE_TYPE]))
+        column = self.columns[_STATE_TYPE]
+        return sum(map(column.count, _FAILED))  # a state type is a str enum: it equals its text
 
     def pack(self) -> bytes:
         """The chunk as bytes; values msgpack cannot hold are stored as text or plain numbers."""
@@ -81,8 +89,14 @@ class Chunk:
             return self._pack([[_plain(value) for value in column] for column in self.columns])
 
     def _pack(self, columns: list[list[Any]]) -> bytes:
+        columns = list(columns)
+        for index in _OFTEN_CONSTANT:
+            column = columns[index]
+            if column and column.count(column[0]) == len(column):  # in C: ~20 ns a value
+                columns[index] = {"all": column[0]}
         return msgpack.packb(
-            {"v": FORMAT, "columns": columns, "errors": self.errors, "tags": self.tags, "edges": self.edges},
+            {"v": FORMAT, "n": len(self), "columns": columns, "errors": self.errors, "tags": self.tags,
+             "edges": self.edges},
             default=_storable,
         )
 
@@ -91,15 +105,23 @@ def unpack(blob: bytes) -> tuple[Iterator[dict[str, Any]], list[tuple[str, str]]
     """The task runs of a packed chunk (as field dicts, with ``error`` and ``tags``) and its edges."""
     data = msgpack.unpackb(blob, strict_map_key=False)
     errors, tags = data.get("errors", {}), data.get("tags", {})
+    count = data.get("n", 0)
+    columns = [_unpacked_column(column, count) for column in data["columns"]]
 
     def runs() -> Iterator[dict[str, Any]]:
-        for index, row in enumerate(zip(*data["columns"])):
+        for index, row in enumerate(zip(*columns)):
             run = dict(zip(ROW_FIELDS, row))
             run["error"] = errors.get(index)
             run["tags"] = list(tags.get(index, ()))
             yield run
 
     return runs(), [(upstream, downstream) for upstream, downstream in data.get("edges", ())]
+
+
+def _unpacked_column(column: Any, count: int) -> Iterable[Any]:
+    if not isinstance(column, dict):
+        return column
+    return itertools.repeat(column["all"], count)
 
 
 def _plain(value: Any) -> Any:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 
 import pytest
 
-from legato import CancelledRun, CrashedRun, UnfinishedRun, UpstreamNotReady
+from legato import CancelledRun, CrashedRun, UnfinishedRun, UpstreamNotReady, flow, task
 from legato import states as S
+from legato.runners import ThreadPoolTaskRunner
 from legato.states import StateType
 
 
@@ -72,3 +75,36 @@ def test_result_ref_loads_once():
 
 def test_failed_message_describes_the_error():
     assert S.Failed(ValueError("bad")).message == "ValueError: bad"
+
+
+def test_a_run_that_has_not_moved_reads_pending_since_its_creation_then_its_real_states():
+    gate = threading.Event()
+
+    @task
+    def blocked() -> int:
+        if not gate.wait(10):
+            raise TimeoutError("the test never opened the gate")
+        return 1
+
+    @task
+    def after(x: int) -> int:
+        return x + 1
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def pipeline() -> dict:
+        upstream = blocked.submit()
+        before = time.time()
+        waiting = after.submit(upstream)
+        first, again = waiting.state, waiting.state
+        gate.set()
+        waiting.wait(10)
+        final = waiting.state
+        # states in a flow's return value become their results: return what they say instead
+        return {"first": (first.type, first.name, first.timestamp.timestamp()), "same": first is again,
+                "before": before, "final": (final.type, final.result() if final.is_completed() else None)}
+
+    seen = pipeline()
+    assert seen["first"][:2] == (StateType.PENDING, "Pending")
+    assert seen["same"]  # made once, on first look
+    assert seen["before"] <= seen["first"][2] <= seen["before"] + 5
+    assert seen["final"] == (StateType.COMPLETED, 2)  # reading Pending did not hide the engine's state

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import msgpack
 import pytest
 
 from legato import flow, tags, task, unmapped
@@ -32,6 +33,40 @@ def test_a_chunk_round_trips_by_column_with_sparse_errors_and_tags():
     assert (runs[1]["tags"], runs[1]["error"]) == (["x"], None)
     assert (runs[2]["state_type"], runs[2]["attempts"], runs[2]["error"]) == ("FAILED", 3, "ValueError: odd")
     assert chunk_edges == [("a", "b"), ("a", "c")]
+
+
+def test_a_column_with_one_value_is_packed_once_and_reads_back_per_run():
+    n = 1_000
+    chunk = Chunk()
+    chunk.extend(
+        [[f"id{i}" for i in range(n)], [f"a-very-long-task-name-{i}" for i in range(n)],
+         ["a-very-long-task-name"] * n, list(range(n)), ["COMPLETED"] * n, ["Completed"] * n, [1] * n,
+         [float(i) for i in range(n)], [i + 0.5 for i in range(n)]],
+        {}, {},
+    )  # fmt: skip
+    blob = chunk.pack()
+    assert blob.count(b"a-very-long-task-name") == n + 1  # the run names, and the task name once
+    assert blob.count(b"Completed") == 1
+    runs = list(unpack(blob)[0])
+    assert len(runs) == n
+    assert {(r["task_name"], r["state_type"], r["state_name"], r["attempts"]) for r in runs} == {
+        ("a-very-long-task-name", "COMPLETED", "Completed", 1)
+    }
+    assert [r["map_index"] for r in runs] == list(range(n))
+    assert runs[7]["ended_at"] == 7.5
+
+
+def test_a_chunk_of_format_1_still_reads():
+    """Format 1 (every column a list, no row count) is what older legato wrote."""
+    blob = msgpack.packb({
+        "v": 1,
+        "columns": [["a"], ["load-0"], ["load"], [None], ["FAILED"], ["Failed"], [2], [1.0], [2.0]],
+        "errors": {0: "KeyError: 'x'"}, "tags": {}, "edges": [["up", "a"]],
+    })  # fmt: skip
+    runs, chunk_edges = unpack(blob)
+    (run,) = list(runs)
+    assert (run["id"], run["state_type"], run["attempts"], run["error"]) == ("a", "FAILED", 2, "KeyError: 'x'")
+    assert chunk_edges == [("up", "a")]
 
 
 def test_values_msgpack_cannot_hold_are_kept_as_text_not_lost():

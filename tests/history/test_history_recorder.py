@@ -7,6 +7,8 @@ import logging
 import os
 import socket
 import sqlite3
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -262,3 +264,38 @@ def test_values_sqlite_cannot_store_do_not_cost_the_batch(db, recorder, start_fl
     assert set(tasks) == {good, odd}
     assert tasks[odd].map_index == 3
     assert edges(run_id, db=db) == [(good, odd)]
+
+
+def test_a_sink_taken_by_two_threads_while_filled_loses_and_repeats_nothing():
+    """The writer and a flow's end may take from one sink at the same moment as the engine fills it."""
+    from legato.history.recorder import TaskRunSink
+
+    sink = TaskRunSink("flow", build_rows=lambda runs: ([], {}, {}))
+    filled = threading.Event()
+    taken: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def fill() -> None:
+        for start in range(0, 200_000, 50):
+            sink.runs.extend(range(start, start + 50))
+        filled.set()
+
+    def take(into: list[int]) -> None:
+        try:
+            while not filled.is_set() or sink.runs:
+                into.extend(sink.take()[2])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fill), *(threading.Thread(target=take, args=(t,)) for t in taken)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up within a run
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(thread.is_alive() for thread in threads) and not errors
+    assert sorted(taken[0] + taken[1]) == list(range(200_000))
