@@ -188,11 +188,17 @@ class Task(Generic[R]):
             limiter = Limiter(max_concurrency)
         futures = LegatoFutureList()
         wait_for = list(wait_for) if wait_for is not None else None
+        # A future mapped over (``task.map(load.submit())``) is resolved to its
+        # value to be iterated; every element still depends on it, for the graph
+        # and the history, so it joins their ``wait_for`` (already final: no wait).
+        iterated: list[Any] = []
         chunk = []
         try:
             for index, (call_args, call_kwargs) in enumerate(
-                expand_map(self.name, self.signature, args, kwargs, _resolve_for_map)
+                expand_map(self.name, self.signature, args, kwargs, functools.partial(_resolve_for_map, iterated))
             ):
+                if index == 0 and iterated:
+                    wait_for = [*(wait_for or ()), *iterated]
                 run = engine.create_element(self, call_args, call_kwargs, wait_for, index)
                 run.limiter = limiter
                 futures.append(LegatoFuture(run))
@@ -221,8 +227,10 @@ class Task(Generic[R]):
 _LAUNCH_CHUNK = 1024
 
 
-def _resolve_for_map(value: Any) -> Any:
+def _resolve_for_map(iterated: list[Any], value: Any) -> Any:
+    """The value of a future or state given to ``map`` (waiting for it); a future is noted in ``iterated``."""
     if isinstance(value, LegatoFuture):
+        iterated.append(value)
         return value.result()
     if isinstance(value, State):
         return value.result()

@@ -208,3 +208,28 @@ def test_a_flow_is_on_disk_when_it_returns(tmp_path, monkeypatch, n):
     run = _last_run_id()
     assert get_run(run).state_type == "COMPLETED"
     assert sorted(t.map_index for t in task_runs(run)) == list(range(n))
+
+
+def test_a_future_mapped_over_is_an_upstream_of_every_element(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEGATO_HOME", str(tmp_path))
+    monkeypatch.setenv("LEGATO_HISTORY", "1")
+
+    @task
+    def load() -> list[int]:
+        return [1, 2, 3]
+
+    @task
+    def square(x: int) -> int:
+        return x * x
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def pipeline() -> list[int]:
+        return square.map(load.submit()).result()
+
+    assert pipeline() == [1, 4, 9]
+    run_id = _last_run_id()
+    recorded = task_runs(run_id)
+    load_id = next(t.id for t in recorded if t.task_name == "load")
+    squares = {t.id for t in recorded if t.task_name == "square"}
+    assert len(squares) == 3
+    assert set(edges(run_id)) == {(load_id, square_id) for square_id in squares}
