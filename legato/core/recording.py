@@ -75,9 +75,11 @@ def _task_rows(runs: list[Any]) -> tuple[list[list[Any]], dict[int, str], dict[i
     """
     columns = [list(map(getter, runs)) for getter in _FIELD_GETTERS]
     errors = {}
-    for i, state_type in enumerate(columns[_STATE_TYPE]):
-        if state_type is not _COMPLETED and (message := _error_text(runs[i].state)) is not None:
-            errors[i] = message
+    state_types = columns[_STATE_TYPE]
+    if state_types.count(_COMPLETED) != len(state_types):  # in C; the loop only if some did not complete
+        for i, state_type in enumerate(state_types):
+            if state_type is not _COMPLETED and (message := _error_text(runs[i].state)) is not None:
+                errors[i] = message
     tags = {i: sorted(run.tags) for i, run in enumerate(runs) if run.tags} if any(map(_tags, runs)) else {}
     return columns, errors, tags
 
