@@ -60,16 +60,24 @@ def _processes(workers: int) -> Iterator[Backend]:
 
 @contextmanager
 def _dask(workers: int) -> Iterator[Backend]:
-    from distributed import Client, LocalCluster
+    import dask
+    from distributed import LocalCluster
 
     from legato.runners.dask import DaskTaskRunner
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
-    with cluster, Client(cluster) as client:
-        runner = DaskTaskRunner(address=cluster.scheduler_address)
-        yield Backend("dask", f"LocalCluster(n_workers={workers}, threads_per_worker=1)", runner,
-                      [raw.Dask(client), raw.DaskMap(client)])
+    # Both sides: a scheduler busy with 100k single submissions on 2 cores can
+    # stay silent longer than the default 30 s, and a client then gives up.
+    with dask.config.set({"distributed.comm.timeouts.tcp": "300s"}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
+        client = raw.DaskClient(cluster.scheduler_address)
+        with cluster:
+            try:
+                runner = DaskTaskRunner(address=cluster.scheduler_address)
+                yield Backend("dask", f"LocalCluster(n_workers={workers}, threads_per_worker=1)", runner,
+                              [raw.Dask(client), raw.DaskMap(client)])
+            finally:
+                client.close()
 
 
 @contextmanager

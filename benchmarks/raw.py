@@ -115,11 +115,44 @@ def processes(workers: int, method: str = "forkserver") -> Pool:
     return Pool(lambda: ProcessPoolExecutor(workers, mp_context=context), "ProcessPoolExecutor.submit + result")
 
 
+class DaskClient:
+    """The raw sides' Dask client, made again if it lost the scheduler.
+
+    100,000 ``Client.submit`` calls on 2 cores can keep the scheduler busy past
+    Dask's TCP timeout; the client then gives up for good, and every raw
+    workload after it would fail too. A fresh client lets them run.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._client: Any = None
+
+    def get(self) -> Any:
+        from distributed import Client
+
+        if self._client is None or self._client.status != "running":
+            self.close()
+            self._client = Client(self.address, set_as_default=False)
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close(timeout=10)
+            except Exception:  # noqa: BLE001  (a client that lost its scheduler may fail to close)
+                pass
+
+
 class Dask:
     method = "Client.submit + gather"
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: DaskClient) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client.get()
 
     def _submit(self, f: Callable[..., Any], *args: Any) -> Any:
         return self.client.submit(f, *args, pure=False)
@@ -148,8 +181,12 @@ class DaskMap:
 
     method = "Client.map + gather"
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: DaskClient) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client.get()
 
     def noop_map(self, n: int) -> list[int]:
         return self.client.gather(self.client.map(noop, range(n), pure=False))

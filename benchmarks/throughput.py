@@ -51,14 +51,16 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
     """
     from benchmarks.backends import open_backend
 
-    with ExitStack() as stack:
-        try:
-            backend = stack.enter_context(open_backend(runner))
-            _warm_up(backend)
-        except (Exception, TimedOut) as error:  # missing package, a runner mid-rewrite, a cluster that won't start
-            say(f"{runner}: unavailable: {_describe(error)}")
-            return RunnerResult(runner, available=False, error=_describe(error))
-        result = RunnerResult(runner, available=True, workers=backend.workers)
+    stack = ExitStack()
+    try:
+        backend = stack.enter_context(open_backend(runner))
+        _warm_up(backend)
+    except (Exception, TimedOut) as error:  # missing package, a runner mid-rewrite, a cluster that won't start
+        say(f"{runner}: unavailable: {_describe(error)}")
+        _close(stack, runner, {})
+        return RunnerResult(runner, available=False, error=_describe(error))
+    result = RunnerResult(runner, available=True, workers=backend.workers)
+    try:
         for workload, n in _jobs(plan, sizes):
             if workload not in workloads:
                 continue
@@ -70,7 +72,18 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
                 if isinstance(error, TimedOut) and not _still_works(backend):
                     result.errors["skipped"] = "the remaining workloads: the runner no longer works after a timeout"
                     break
-        return result
+    finally:
+        _close(stack, runner, result.errors)
+    return result
+
+
+def _close(stack: ExitStack, runner: str, errors: dict[str, str]) -> None:
+    """Shut the backend down; one that fails to (a Dask client that lost its scheduler) loses no numbers."""
+    try:
+        stack.close()
+    except Exception as error:  # noqa: BLE001
+        say(f"{runner}: shutting down failed: {_describe(error)}")
+        errors["shutdown"] = _describe(error)
 
 
 def _still_works(backend: Any) -> bool:

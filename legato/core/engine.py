@@ -233,8 +233,7 @@ class FlowEngine:
         self._pending: set[TaskRun] = set()
         self.crash: BaseException | None = None
         self._batching = not isinstance(runner, SyncTaskRunner) and os.environ.get("LEGATO_BATCHING", "1") != "0"
-        self._concurrency = max(1, int(getattr(runner, "concurrency", None) or getattr(runner, "max_workers", None)
-                                       or os.cpu_count() or 1))
+        self._concurrency_known: int | None = None  # see _concurrency
         self._batch_target = float(getattr(runner, "batch_target_seconds", 0.01 if runner.shares_memory else 0.05))
         self._backlogs: dict[Any, Backlog] = {}
         self._batchable_tasks: dict[Any, bool] = {}
@@ -466,6 +465,20 @@ class FlowEngine:
         if wants is None:
             wants = self._cache_tasks[task] = bool(self.results.wants(task))
         return wants
+
+    @property
+    def _concurrency(self) -> int:
+        """How many tasks the runner runs at once; sizes the batches of maps.
+
+        Asked on first need, not when the flow starts: on Dask the answer is a
+        round trip to the scheduler, which a flow that never maps should not pay.
+        """
+        known = self._concurrency_known
+        if known is None:
+            runner = self.runner
+            known = self._concurrency_known = max(1, int(
+                getattr(runner, "concurrency", None) or getattr(runner, "max_workers", None) or os.cpu_count() or 1))
+        return known
 
     def _pump(self, key: tuple[Any, Limiter | None]) -> list[tuple[TaskRun, S.State | None]]:
         """Send work from a backlog: batches while fewer than the limit are in flight, and

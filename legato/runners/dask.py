@@ -37,7 +37,10 @@ Failures:
 * a task whose result cannot be serialized fails with
   :class:`~legato.core.errors.SerializationError` naming the run, on the
   worker, as it returns (see :func:`~legato.runners._remote.checked_result`),
-  rather than when Dask first tries to move the result;
+  rather than when Dask first tries to move the result. The check walks the
+  value once, as pickling it would; ``check_results=False`` skips it, for
+  results that are large and never leave their worker, and then such a run
+  reads Completed and fails only where its value is fetched or moved;
 * a worker that dies under a task (killed, out of memory) is invisible to
   legato: the scheduler reruns the task on another worker, and recomputes
   finished results that were lost with the worker if they are still needed.
@@ -155,6 +158,7 @@ class DaskTaskRunner(TaskRunner):
         adapt_kwargs: dict[str, Any] | None = None,
         client: Client | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        check_results: bool = True,
     ) -> None:
         _require_distributed()
         if address is not None and (cluster_class is not None or cluster_kwargs or adapt_kwargs):
@@ -166,6 +170,8 @@ class DaskTaskRunner(TaskRunner):
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs or {})
         self.client_kwargs = dict(client_kwargs or {})
+        #: check on the worker that each result can be serialized (see the module docs)
+        self.check_results = check_results
         self._user_client = client
         self._worker_address: str | None = None  # set on runners built inside a Dask worker
         self._reset()
@@ -293,7 +299,8 @@ class DaskTaskRunner(TaskRunner):
         options = _submit_options(work.options)
         client = self.client
         try:
-            future = client.submit(_run_on_worker, work, *args, key=key, pure=False, **options)
+            run = _run_on_worker if self.check_results else _run_on_worker_unchecked
+            future = client.submit(run, work, *args, key=key, pure=False, **options)
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
@@ -591,12 +598,21 @@ def _run_on_worker(work: Any, *upstream_values: Any) -> Any:
     The result stays on the worker, but must be able to leave it: one that
     cannot be serialized fails the run here (a batch: its elements).
     """
+    return checked_result(work, _run_nested(work, upstream_values, check_results=True), "Dask", _dask_dumps)
+
+
+def _run_on_worker_unchecked(work: Any, *upstream_values: Any) -> Any:
+    """:func:`_run_on_worker` without the result check (``check_results=False``)."""
+    return _run_nested(work, upstream_values, check_results=False)
+
+
+def _run_nested(work: Any, upstream_values: tuple[Any, ...], check_results: bool) -> Any:
     from distributed import get_worker
 
-    runner = DaskTaskRunner()
+    runner = DaskTaskRunner(check_results=check_results)  # for the tasks ``work`` submits
     runner._worker_address = get_worker().scheduler.address
     runner._started = True
-    return checked_result(work, run_with_engine(work, upstream_values, runner), "Dask", _dask_dumps)
+    return run_with_engine(work, upstream_values, runner)
 
 
 def _dask_dumps(value: Any) -> object:

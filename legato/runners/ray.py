@@ -4,7 +4,7 @@
 
     flow process                                        Ray
     ─────────────                                       ───
-    engine ─submit(work, upstream)─▶ _execute.remote(work, *upstream value refs)
+    engine ─submit(work, upstream)─▶ _execute.remote(check, work, *upstream value refs)
        ▲                                 │  returns two refs: (value, status)
        │                                 ▼
        └─ engine callback ◀─ legato-ray-callbacks thread ◀─ status ref resolved
@@ -36,7 +36,9 @@ Failures:
   batch, only the elements whose values do not serialize fail (see
   :func:`~legato.runners._remote.checked_result`). A result that passes that
   check but that Ray still fails to store (a serializer registered with Ray
-  that raises) fails the run with the serializer's exception;
+  that raises) fails the run with the serializer's exception. The check
+  walks the value once, as pickling it would; ``check_results=False`` skips
+  it, and then Ray's own store fails such a run with Ray's error;
 * a worker process that dies under a task is handled by Ray, which reruns
   the task up to ``max_retries`` times (default 3; set it per task in
   ``runner_options``). These reruns are invisible to legato and not counted
@@ -134,10 +136,13 @@ class RayTaskRunner(TaskRunner):
     name = "ray"
     shares_memory = False
 
-    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None,
+                 check_results: bool = True) -> None:
         _require_ray()
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
+        #: check on the worker that each result can be serialized (see the module docs)
+        self.check_results = check_results
         self._reset()
 
     def _reset(self) -> None:
@@ -147,8 +152,8 @@ class RayTaskRunner(TaskRunner):
         self._in_flight_lock = threading.Lock()
 
     @classmethod
-    def _inside_task(cls) -> RayTaskRunner:
-        runner = cls()
+    def _inside_task(cls, check_results: bool) -> RayTaskRunner:
+        runner = cls(check_results=check_results)
         runner._nested = True
         runner._started = True
         return runner
@@ -178,7 +183,7 @@ class RayTaskRunner(TaskRunner):
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
         options = _task_options(work)
         try:
-            value_ref, status_ref = _remote_function().options(**options).remote(work, *args)
+            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, work, *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
@@ -340,7 +345,7 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 _FAILED, _BATCH = "failed", "batch"
 
 
-def _execute(work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
+def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
     """Run one work item; returns ``(value, status)``, the status small enough to fetch always.
 
     The status is None (done), ``(_FAILED, packed error)`` (the task raised,
@@ -349,8 +354,9 @@ def _execute(work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | N
     ended).
     """
     try:
-        value = run_with_engine(work, upstream_values, RayTaskRunner._inside_task())
-        value = checked_result(work, value, "Ray", _ray_dumps)
+        value = run_with_engine(work, upstream_values, RayTaskRunner._inside_task(check_results))
+        if check_results:
+            value = checked_result(work, value, "Ray", _ray_dumps)
     except Exception as error:
         return None, (_FAILED, pack_error(error, _serializer()))
     if is_batch(work):

@@ -177,3 +177,30 @@ def test_max_concurrency_must_be_positive():
 
     with pytest.raises(ValueError, match="max_concurrency must be a positive int"):
         pipeline()
+
+
+def test_the_runners_concurrency_is_asked_once_and_only_by_a_flow_that_maps():
+    """On Dask, asking is a round trip to the scheduler: a flow without maps must not pay it."""
+
+    class CountingRunner(ThreadPoolTaskRunner):
+        asked = 0
+
+        @property
+        def concurrency(self) -> int:
+            type(self).asked += 1
+            return 2
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow(task_runner=CountingRunner(2))
+    def single() -> int:
+        return double.submit(2).result()
+
+    @flow(task_runner=CountingRunner(2))
+    def mapped() -> list[int]:
+        return double.map(range(50)).result() + double.map(range(5)).result()
+
+    assert single() == 4 and CountingRunner.asked == 0
+    assert mapped() == [2 * x for x in range(50)] + [2 * x for x in range(5)] and CountingRunner.asked == 1

@@ -29,7 +29,8 @@ from legato.runners.dask import DaskTaskFuture, DaskTaskRunner, _submit_options,
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
 from tracked import (  # noqa: E402  (shared with the other backend's tests)
-    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, make_tracked, measure,
+    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, lock_or_value, make_tracked,
+    measure,
 )  # fmt: skip
 
 
@@ -207,6 +208,20 @@ def test_work_that_cannot_be_pickled_fails_at_once_with_the_reason(dask_address)
 
 def test_a_result_that_cannot_be_serialized_fails_its_run_and_only_its_run(dask_address):
     error = check_unsendable_results(lambda: _runner(dask_address), "Dask worker")
+
+
+def test_without_the_result_check_an_unsendable_result_stays_on_its_worker_as_completed(dask_address):
+    """``check_results=False``: nothing walks the value; it fails only where it would have to move."""
+
+    @flow(task_runner=DaskTaskRunner(address=dask_address, check_results=False))
+    def unchecked() -> tuple[str, str, int]:
+        kept = lock_or_value.submit(7)
+        fine = lock_or_value.submit(3)
+        value = fine.result(timeout=30)
+        kept.wait(30)
+        return kept.state.type.value, fine.state.type.value, value
+
+    assert unchecked() == ("COMPLETED", "COMPLETED", 3)
 
 
 def test_a_type_registered_with_dask_serialization_passes_the_check(dask_address):

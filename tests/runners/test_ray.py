@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 # ---------------------------------------------------------------------- tasks (imported by the workers)
 
 from tracked import (  # noqa: E402  (shared with the other backend's tests)
-    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, make_tracked, measure,
+    bad, check_unsendable_results, double_slowly, every_third_fails, inc, label_of, lock_or_value, make_tracked,
+    measure,
 )  # fmt: skip
 
 
@@ -165,6 +166,22 @@ def test_work_that_cannot_be_pickled_fails_at_once_with_the_reason(ray_session):
 def test_a_result_that_cannot_be_serialized_fails_its_run_and_only_its_run(ray_session):
     error = check_unsendable_results(_runner, "Ray worker")
     assert isinstance(error.__cause__, RemoteTraceback)
+
+
+def test_without_the_result_check_rays_store_still_fails_an_unsendable_result(ray_session):
+    """``check_results=False`` skips legato's walk over the value; Ray's own store still refuses it."""
+
+    @flow(task_runner=RayTaskRunner(address="auto", check_results=False))
+    def unchecked() -> tuple[str, int, BaseException]:
+        bad = lock_or_value.submit(7)
+        fine = lock_or_value.submit(3)
+        bad.wait(30)
+        return bad.state.type.value, fine.result(timeout=30), bad.result(timeout=30, raise_on_failure=False)
+
+    state_type, value, error = unchecked()
+    assert (state_type, value) == ("FAILED", 3)
+    assert isinstance(error, BaseException) and not isinstance(error, SerializationError)
+    assert "lock" in str(error)
 
 
 def test_a_type_registered_with_ray_serialization_passes_the_check(ray_session):
