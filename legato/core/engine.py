@@ -801,7 +801,7 @@ class FlowEngine:
         Outside the lock: once a run is settled nobody adds a waiter or a
         callback to it any more (both check ``settled`` under the lock).
         """
-        if self.recorder is not None:
+        if self.recorder is not None:  # their states are final: the history may build their rows now
             self.recorder.task_runs_finished(settled)
         done = 0
         try:
