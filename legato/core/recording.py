@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import operator
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from legato.core.engine import format_error
@@ -34,13 +35,13 @@ class RunRecorder:
         sink = history.task_run_sink(flow_run_id, _task_rows)
         self._runs, self._edges = sink.runs, sink.edges
 
-    def task_run_edges(self, run: Any) -> None:
-        """The edges of a run that has upstreams or ``wait_for``, taken when it is created.
+    def task_run_edges(self, run_id: str, upstream_ids: Sequence[str]) -> None:
+        """Edges into a run, taken when it is created.
 
         Its upstreams are known then, and dropped when it settles; runs
         without edges (nearly all the runs of a big map) never come here.
         """
-        self._edges.append((run.id, run.upstream_ids()))
+        self._edges.append((run_id, upstream_ids))
 
     def task_runs_finished(self, runs: list[Any]) -> None:
         """Settled runs, a batch at a time: one ``deque.extend`` on the hot path.

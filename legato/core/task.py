@@ -189,17 +189,20 @@ class Task(Generic[R]):
         futures = LegatoFutureList()
         wait_for = list(wait_for) if wait_for is not None else None
         # A future mapped over (``task.map(load.submit())``) is resolved to its
-        # value to be iterated; every element still depends on it, for the graph
-        # and the history, so it joins their ``wait_for`` (already final: no wait).
+        # value to be iterated, so the elements never wait for it; the graph and
+        # the history still show it upstream of every element.
         iterated: list[Any] = []
+        iterated_ids: list[str] = []
         chunk = []
         try:
             for index, (call_args, call_kwargs) in enumerate(
                 expand_map(self.name, self.signature, args, kwargs, functools.partial(_resolve_for_map, iterated))
             ):
-                if index == 0 and iterated:
-                    wait_for = [*(wait_for or ()), *iterated]
                 run = engine.create_element(self, call_args, call_kwargs, wait_for, index)
+                if iterated:
+                    if not iterated_ids:
+                        iterated_ids = [future.task_run.id for future in iterated]
+                    engine.record_edges(run, iterated_ids)
                 run.limiter = limiter
                 futures.append(LegatoFuture(run))
                 chunk.append(run)
