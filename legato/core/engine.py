@@ -287,14 +287,14 @@ class FlowEngine:
             run.upstreams = upstreams
         if wait_for:
             run.wait_for = [Upstream(self._as_task_run(w), tolerate) for w, tolerate in _flatten_wait_for(wait_for)]
-        if (upstreams or wait_for) and self.recorder is not None:
-            self.recorder.task_run_edges(run.id, run.upstream_ids())
+        if upstreams or wait_for:
+            self.record_edges(run, run.upstream_ids())
         if self.progress is not None:
             self.progress.created(task.name)
         return run
 
     def record_edges(self, run: TaskRun, upstream_ids: Sequence[str]) -> None:
-        """Edges of ``run`` for the history only: upstreams it does not wait for (a future a map iterated)."""
+        """Edges into ``run`` for the history: its upstreams, or ones it does not wait for (a future a map iterated)."""
         if self.recorder is not None:
             self.recorder.task_run_edges(run.id, upstream_ids)
 

@@ -191,8 +191,7 @@ class Task(Generic[R]):
         # A future mapped over (``task.map(load.submit())``) is resolved to its
         # value to be iterated, so the elements never wait for it; the graph and
         # the history still show it upstream of every element.
-        iterated: list[Any] = []
-        iterated_ids: list[str] = []
+        iterated: list[str] = []  # their run ids, all known before the first element is made
         chunk = []
         try:
             for index, (call_args, call_kwargs) in enumerate(
@@ -200,9 +199,7 @@ class Task(Generic[R]):
             ):
                 run = engine.create_element(self, call_args, call_kwargs, wait_for, index)
                 if iterated:
-                    if not iterated_ids:
-                        iterated_ids = [future.task_run.id for future in iterated]
-                    engine.record_edges(run, iterated_ids)
+                    engine.record_edges(run, iterated)
                 run.limiter = limiter
                 futures.append(LegatoFuture(run))
                 chunk.append(run)
@@ -230,10 +227,10 @@ class Task(Generic[R]):
 _LAUNCH_CHUNK = 1024
 
 
-def _resolve_for_map(iterated: list[Any], value: Any) -> Any:
-    """The value of a future or state given to ``map`` (waiting for it); a future is noted in ``iterated``."""
+def _resolve_for_map(iterated: list[str], value: Any) -> Any:
+    """The value of a future or state given to ``map`` (waiting for it); a future's run id goes in ``iterated``."""
     if isinstance(value, LegatoFuture):
-        iterated.append(value)
+        iterated.append(value.task_run.id)
         return value.result()
     if isinstance(value, State):
         return value.result()

@@ -4,7 +4,7 @@
 
     flow process                                  Dask cluster
     ─────────────                                 ────────────
-    engine ─submit(work, upstream)─▶ client.submit(_run_on_worker, work, *upstream dask futures)
+    engine ─submit(work, upstream)─▶ client.submit(_run_on_worker, check, work, *upstream futures)
        ▲                                             │ scheduler resolves the upstream futures
        │                                             ▼ to values on the worker that runs the task
        └─ engine callback ◀─ Dask-Callback-Thread ◀─ task finished / erred / cancelled
@@ -299,8 +299,7 @@ class DaskTaskRunner(TaskRunner):
         options = _submit_options(work.options)
         client = self.client
         try:
-            run = _run_on_worker if self.check_results else _run_on_worker_unchecked
-            future = client.submit(run, work, *args, key=key, pure=False, **options)
+            future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False, **options)
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
@@ -592,27 +591,20 @@ if hasattr(os, "register_at_fork"):
 # ---------------------------------------------------------------------- on the worker
 
 
-def _run_on_worker(work: Any, *upstream_values: Any) -> Any:
+def _run_on_worker(check_results: bool, work: Any, *upstream_values: Any) -> Any:
     """Run ``work`` on a Dask worker, with an engine of its own for tasks it submits.
 
-    The result stays on the worker, but must be able to leave it: one that
-    cannot be serialized fails the run here (a batch: its elements).
+    The result stays on the worker, but must be able to leave it: unless the
+    runner has ``check_results=False``, one that cannot be serialized fails
+    the run here (a batch: its elements).
     """
-    return checked_result(work, _run_nested(work, upstream_values, check_results=True), "Dask", _dask_dumps)
-
-
-def _run_on_worker_unchecked(work: Any, *upstream_values: Any) -> Any:
-    """:func:`_run_on_worker` without the result check (``check_results=False``)."""
-    return _run_nested(work, upstream_values, check_results=False)
-
-
-def _run_nested(work: Any, upstream_values: tuple[Any, ...], check_results: bool) -> Any:
     from distributed import get_worker
 
     runner = DaskTaskRunner(check_results=check_results)  # for the tasks ``work`` submits
     runner._worker_address = get_worker().scheduler.address
     runner._started = True
-    return run_with_engine(work, upstream_values, runner)
+    value = run_with_engine(work, upstream_values, runner)
+    return checked_result(work, value, "Dask", _dask_dumps) if check_results else value
 
 
 def _dask_dumps(value: Any) -> object:
