@@ -20,6 +20,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
+from legato.core.code_origin import restore_source_file, source_file
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
 from legato.core.logs import engine_logger
@@ -213,6 +214,17 @@ class Task(Generic[R]):
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its function's file name, which a by-value pickler may drop (see :mod:`~legato.core.code_origin`)."""
+        state = self.__dict__.copy()
+        state["_source_file"] = source_file(self.fn)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        filename = state.pop("_source_file", None)
+        self.__dict__.update(state)
+        restore_source_file(self.fn, filename)
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         """Tasks defined as methods bind like methods."""
