@@ -11,6 +11,7 @@ LEGATO_HOME        :func:`legato_home`         ``~/.legato``
 LEGATO_DATABASE    :func:`database_path`       ``$LEGATO_HOME/history.db``
 LEGATO_HISTORY     :func:`history_enabled`     on
 LEGATO_PROGRESS    :func:`progress_enabled`    on
+LEGATO_FULL_TRACEBACKS  :func:`full_tracebacks`  off
 =================  ==========================  =============================
 
 ``LEGATO_ENTRYPOINT`` and ``LEGATO_CLI_PARAMETERS`` are not settings but a
@@ -65,6 +66,11 @@ def progress_enabled() -> bool:
     return _switch("LEGATO_PROGRESS")
 
 
+def full_tracebacks() -> bool:
+    """Whether task tracebacks keep legato's own frames (for debugging legato itself)."""
+    return _switch("LEGATO_FULL_TRACEBACKS", default=False)
+
+
 def _switch(name: str, default: bool = True) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
@@ -75,4 +81,4 @@ def _switch(name: str, default: bool = True) -> bool:
 __all__ = [
     "CLI_PARAMETERS_ENV",
     "ENTRYPOINT_ENV",
-    "database_path", "history_enabled", "legato_home", "progress_enabled"]
+    "database_path", "full_tracebacks", "history_enabled", "legato_home", "progress_enabled"]

@@ -46,6 +46,10 @@ class quote(BaseAnnotation[T]):
 
     __slots__ = ()
 
+    def unquote(self) -> T:
+        """The value inside (Prefect's name for :meth:`unwrap`)."""
+        return self.value
+
 
 class allow_failure(BaseAnnotation[T]):
     """Run the downstream task even if this upstream fails; it gets the exception."""

@@ -39,6 +39,19 @@ class TaskRunContext:
     task: Any
     task_run: RunInfo
     engine: FlowEngine | None = None
+    #: the call's arguments as the function receives them (bound to names only when asked for)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The task run's arguments by parameter name (Prefect's ``TaskRunContext.parameters``)."""
+        return self.task.bind(self.args, self.kwargs)
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The current task run context, or None outside a task run (as in Prefect)."""
+        return task_run_context.get()
 
 
 @dataclass
@@ -47,6 +60,11 @@ class FlowRunContext:
     flow_run: Any
     engine: FlowEngine
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The current flow run context, or None outside a flow run (as in Prefect)."""
+        return flow_run_context.get()
 
 
 flow_run_context: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(

@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from legato.core import states as S
+from legato.core.tracebacks import trim as trim_traceback
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream, extract_upstreams, fill_slots
 from legato.core.context import RunInfo, current_runner_options, current_tags
@@ -173,7 +174,9 @@ class TaskRun:
 
     @property
     def log_prints(self) -> bool:
-        return self.task.log_prints
+        """The task's ``log_prints``, or its flow run's when the task leaves it at None (Prefect's inheritance)."""
+        own = self.task.log_prints
+        return self.engine.flow_run.log_prints if own is None else own
 
     @property
     def flow_run_id(self) -> str:
@@ -193,7 +196,7 @@ class TaskRun:
             run_count=self.run_count,
             tags=tuple(self.tags),
             map_index=self.map_index,
-            log_prints=self.task.log_prints,
+            log_prints=self.log_prints,
         )
 
     def upstream_ids(self) -> list[str]:
@@ -715,6 +718,7 @@ class FlowEngine:
     def _failure_state(self, run: TaskRun, error: BaseException, attempt: int,
                        reschedule: Callable[[TaskRun, float], None] | None = None) -> S.State | None:
         """Decide what a failed attempt leads to: a retry (returns None) or a final state."""
+        trim_traceback(error)
         if not isinstance(error, Exception):
             self.crash = self.crash or error
             self.logger.error("Task run %r crashed: %s", run.name, _describe(error))

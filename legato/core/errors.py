@@ -13,6 +13,7 @@ working for code that does not know legato::
     │   └── UpstreamNotReady             a task did not run: an upstream failed
     ├── TaskTimeoutError (TimeoutError)  a task ran longer than timeout_seconds
     ├── FlowTimeoutError (TimeoutError)  a flow ran longer than timeout_seconds
+    ├── FailedRun                        result() of a Failed state that holds no exception
     ├── CancelledRun                     the run was cancelled before it finished
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
@@ -62,6 +63,10 @@ class TaskTimeoutError(LegatoError, TimeoutError):
 
 class FlowTimeoutError(LegatoError, TimeoutError):
     """A flow run (its body and its tasks) ran longer than its ``timeout_seconds``."""
+
+
+class FailedRun(LegatoError):
+    """``result()`` of a Failed state made without an exception (``Failed(message=...)``), as Prefect's."""
 
 
 class CancelledRun(LegatoError):

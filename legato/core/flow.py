@@ -32,7 +32,8 @@ from typing import Any, Generic, TypeVar
 from legato.core import states as S
 from legato.core.arguments import replace_futures
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
-from legato.core.engine import FlowEngine, _is_upstream, format_error
+from legato.core.engine import FlowEngine, format_error
+from legato.core.futures import LegatoFuture
 from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.mainguard import refuse_in_worker_startup
@@ -56,6 +57,8 @@ class FlowRun:
     run_key: str | None = None
     state: S.State = field(default_factory=S.Pending)
     run_count: int = 0
+    #: whether ``print`` in the flow and in tasks that do not say otherwise goes to the run logger
+    log_prints: bool = False
     started_at: float | None = None
     ended_at: float | None = None
 
@@ -87,7 +90,7 @@ class Flow(Generic[R]):
         retry_delay_seconds: float | None = None,
         flow_run_name: str | Callable[..., str] | None = None,
         tags: Iterable[str] | None = None,
-        log_prints: bool = False,
+        log_prints: bool | None = None,
         validate_parameters: bool = True,
         on_completion: list[Callable[..., Any]] | None = None,
         on_failure: list[Callable[..., Any]] | None = None,
@@ -277,6 +280,7 @@ class _FlowRunner:
             flow_name=flow.name,
             parameters=self.parameters,
             tags=flow.tags | current_tags(),
+            log_prints=_effective_log_prints(flow),
         )
         self.run.run_key = _render_run_key(flow.run_key, self.parameters)
         self.logger = flow_run_logger(self.run)
@@ -371,7 +375,27 @@ class _FlowRunner:
             return self._timed_out(engine)
         if engine.crash is not None:
             raise engine.crash
-        return S.Completed(self._resolve(result))
+        return self._returned_state(result)
+
+    def _returned_state(self, result: Any) -> S.State:
+        """The flow's final state from what its body returned, by Prefect's rules.
+
+        A state the user built is the final state. Task runs' states (one, or
+        a list, tuple or set of them) are returned as they are, inside a
+        final state that is Completed if they all completed and Failed
+        otherwise. Futures anywhere else in the value give their values.
+        """
+        if isinstance(result, S.ManualState):
+            return result
+        states = [result] if isinstance(result, S.State) else _states_in(result)
+        if states is None:
+            return S.Completed(self._resolve(result))
+        unfinished = [state for state in states if not state.is_completed()]
+        if unfinished:
+            first = unfinished[0].message or unfinished[0].name
+            return S.Failed(message=f"{len(unfinished)}/{len(states)} returned state(s) did not complete: {first}",
+                            data=result)
+        return S.Completed(result)
 
     def _wait_within_timeout(self, engine: FlowEngine, started: float) -> bool:
         """Wait for every task; False if the flow's ``timeout_seconds`` ran out first."""
@@ -393,7 +417,8 @@ class _FlowRunner:
         def value(source: Any) -> Any:
             return source.result()
 
-        return replace_futures(result, value, _is_upstream)
+        # only futures: states inside the value stay states, as Prefect returns them
+        return replace_futures(result, value, _is_future)
 
     def _failed(self, engine: FlowEngine, error: BaseException) -> S.State:
         if engine.crash is not None or not isinstance(error, Exception):
@@ -441,12 +466,32 @@ class _FlowRunner:
             self.logger.warning("Finished in state Cancelled: %s", state.message)
             flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
         if self._recorder is not None:
-            self._recorder.flow_run_finished(run, format_error(state.data if not state.is_completed() else None))
+            self._recorder.flow_run_finished(run, format_error(None if state.is_completed() else state.result(raise_on_failure=False)))
         if self.return_state:
             return state
         if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
             raise state.data
         return state.result()
+
+
+def _is_future(value: Any) -> bool:
+    return isinstance(value, LegatoFuture)
+
+
+def _states_in(value: Any) -> list[S.State] | None:
+    """The states of a non-empty list, tuple or set made only of states, else None."""
+    if not isinstance(value, (list, tuple, set, frozenset)) or not value:
+        return None
+    states = list(value)
+    return states if all(isinstance(item, S.State) for item in states) else None
+
+
+def _effective_log_prints(flow: Flow[Any]) -> bool:
+    """``log_prints=None`` (the default) inherits from the parent flow run, as in Prefect."""
+    if flow.log_prints is not None:
+        return bool(flow.log_prints)
+    parent = flow_run_context.get()
+    return bool(parent is not None and getattr(parent.flow_run, "log_prints", False))
 
 
 def _open_recorder(run: FlowRun, runner: Any) -> Any:

@@ -67,7 +67,8 @@ class LegatoFuture:
         return f"LegatoFuture({self.task_run.name!r}, state={self.task_run.state.name})"
 
 
-PrefectFuture = LegatoFuture
+#: Prefect's names for its future classes; in legato one class serves every runner
+PrefectFuture = PrefectConcurrentFuture = PrefectDistributedFuture = PrefectWrappedFuture = LegatoFuture
 
 
 class LegatoFutureList(list):
@@ -81,6 +82,9 @@ class LegatoFutureList(list):
             return [f.result(raise_on_failure=raise_on_failure) for f in self]
         deadline = time.monotonic() + timeout
         return [f.result(timeout=_remaining(deadline), raise_on_failure=raise_on_failure) for f in self]
+
+
+PrefectFutureList = LegatoFutureList
 
 
 class DoneAndNotDoneFutures(NamedTuple):

@@ -132,7 +132,7 @@ def _prints_are_logged() -> bool:
     if task_context is not None:
         return task_context.task_run.log_prints
     flow_context = flow_run_context.get()
-    return bool(flow_context is not None and getattr(flow_context.flow, "log_prints", False))
+    return bool(flow_context is not None and getattr(flow_context.flow_run, "log_prints", False))
 
 
 def install_print_redirect() -> None:

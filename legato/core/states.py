@@ -13,7 +13,7 @@ import enum
 import time
 from typing import Any
 
-from legato.core.errors import CancelledRun, CrashedRun, UnfinishedRun, UpstreamNotReady
+from legato.core.errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun, UpstreamNotReady
 
 
 class StateType(str, enum.Enum):
@@ -130,10 +130,16 @@ class State:
         return error
 
     def _error(self) -> BaseException:
-        if isinstance(self.data, BaseException):
-            return self.data
+        data = self.data
+        if isinstance(data, BaseException):
+            return data
+        inner = _first_unfinished(data)
+        if inner is not None:  # a state holding states (a flow that returned task runs' states): theirs
+            return inner._error()
         if self.type is _PENDING and self.name == "NotReady":
             return UpstreamNotReady(self.message or "an upstream task did not complete")
+        if self.type is _FAILED:
+            return FailedRun(self.message or "the run failed")
         if self.type is _CANCELLED:
             return CancelledRun(self.message or "the run was cancelled")
         if self.type is _CRASHED:
@@ -143,6 +149,26 @@ class State:
     def __repr__(self) -> str:
         message = f", message={self.message!r}" if self.message else ""
         return f"{self.name}(type={self.type.value}{message})"
+
+
+class ManualState(State):
+    """A state the user built (``return Completed(data=5)``), not one that a run went through.
+
+    Prefect tells the two apart when a flow returns a state: a flow that
+    returns a state it built ends in that state (and its call gives that
+    state's value), while one that returns task runs' states ends Completed
+    or Failed by what those runs did, and its call gives the states
+    themselves. A subclass with no slots of its own costs the engine's
+    states nothing.
+    """
+
+    __slots__ = ()
+
+
+def manual(state: State) -> ManualState:
+    """Mark a state as built by the user (see :class:`ManualState`)."""
+    state.__class__ = ManualState
+    return state  # type: ignore[return-value]
 
 
 def Pending(name: str = "Pending", message: str | None = None) -> State:
@@ -157,16 +183,21 @@ def Completed(data: Any = None, name: str = "Completed", message: str | None = N
     return State(_COMPLETED, name, message, data)
 
 
-def Failed(error: BaseException | None = None, name: str = "Failed", message: str | None = None) -> State:
+def Failed(error: BaseException | None = None, name: str = "Failed", message: str | None = None, *,
+           data: Any = None) -> State:
+    """A Failed state; ``data=`` is Prefect's name for the exception (``Failed(data=exc, message=...)``)."""
+    error = data if error is None else error
     return State(_FAILED, name, message if message is not None else _describe(error), error)
 
 
-def Crashed(error: BaseException | None = None, name: str = "Crashed", message: str | None = None) -> State:
+def Crashed(error: BaseException | None = None, name: str = "Crashed", message: str | None = None, *,
+            data: Any = None) -> State:
+    error = data if error is None else error
     return State(_CRASHED, name, message if message is not None else _describe(error), error)
 
 
-def Cancelled(message: str | None = None, name: str = "Cancelled") -> State:
-    return State(_CANCELLED, name, message)
+def Cancelled(message: str | None = None, name: str = "Cancelled", *, data: Any = None) -> State:
+    return State(_CANCELLED, name, message, data)
 
 
 def Cached(data: Any = None, message: str | None = None) -> State:
@@ -189,6 +220,17 @@ def TimedOut(error: BaseException | None = None, message: str | None = None) -> 
     return Failed(error, name="TimedOut", message=message)
 
 
+def _first_unfinished(data: Any) -> State | None:
+    """The first state that did not complete in ``data``: a state, or a list, tuple or set of them."""
+    if isinstance(data, State):
+        return data if not data.is_completed() else None
+    if isinstance(data, (list, tuple, set, frozenset)):
+        for item in data:
+            if isinstance(item, State) and not item.is_completed():
+                return item
+    return None
+
+
 def _describe(error: BaseException | None) -> str | None:
     if error is None:
         return None
@@ -197,6 +239,7 @@ def _describe(error: BaseException | None) -> str | None:
 
 __all__ = [
     "AwaitingRetry",
+    "ManualState",
     "Cached",
     "Cancelled",
     "Completed",

@@ -49,7 +49,7 @@ class Task(Generic[R]):
         retry_condition_fn: Any = None,
         timeout_seconds: float | None = None,
         task_run_name: str | Callable[..., str] | None = None,
-        log_prints: bool = False,
+        log_prints: bool | None = None,
         on_completion: list[Hook] | None = None,
         on_failure: list[Hook] | None = None,
         on_running: list[Hook] | None = None,
@@ -65,6 +65,7 @@ class Task(Generic[R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
+        _refuse_generator(fn)
         if timeout_seconds is not None and timeout_seconds < 0:
             raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
         self.fn = fn
@@ -166,19 +167,37 @@ class Task(Generic[R]):
         run = engine.call(self, args, kwargs, wait_for)
         return run.state if return_state else run.state.result()
 
-    def submit(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> LegatoFuture:
-        """Run this task on the flow's task runner; returns a future at once."""
-        engine = _require_engine(self, "submit")
-        return LegatoFuture(engine.submit(self, args, kwargs, wait_for))
+    def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
+               **kwargs: Any) -> Any:
+        """Run this task on the flow's task runner; returns a future at once.
 
-    def map(self, *args: Any, wait_for: Iterable[Any] | None = None, max_concurrency: int | None = None,
-            **kwargs: Any) -> LegatoFutureList:
+        With ``return_state=True`` it waits for the run and returns its final
+        state instead, as Prefect does.
+        """
+        engine = _require_engine(self, "submit")
+        future = LegatoFuture(engine.submit(self, args, kwargs, wait_for))
+        if return_state:
+            future.wait()
+            return future.state
+        return future
+
+    def map(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
+            max_concurrency: int | None = None, **kwargs: Any) -> Any:
         """Submit one run per element of the iterable arguments (see :mod:`legato.core.mapping`).
 
         ``max_concurrency`` bounds how many elements of this map are in flight
         at once (retries included); the others wait in the engine, holding no
-        worker.
+        worker. With ``return_state=True`` it waits for every element and
+        returns their final states, as Prefect does.
         """
+        futures = self._map(args, kwargs, wait_for, max_concurrency)
+        if return_state:
+            futures.wait()
+            return [future.state for future in futures]
+        return futures
+
+    def _map(self, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Iterable[Any] | None,
+             max_concurrency: int | None) -> LegatoFutureList:
         engine = _require_engine(self, "map")
         limiter = None
         if max_concurrency is not None:
@@ -294,6 +313,25 @@ def _standalone_engine(task: Task[Any]) -> Any:
     from legato.runners.sync import SyncTaskRunner
 
     return FlowEngine(FlowRun.standalone(task.name), SyncTaskRunner())
+
+
+def _refuse_generator(fn: Callable[..., Any]) -> None:
+    """Generator tasks fail at decoration, not halfway through a run.
+
+    A task run is one unit that completes, fails or retries as a whole;
+    a generator hands its work to whoever iterates it, after the run would
+    have ended, so retries, timeouts and results would silently not apply.
+    """
+    function = inspect.unwrap(fn)
+    kind = ("an async generator" if inspect.isasyncgenfunction(function)
+            else "a generator" if inspect.isgeneratorfunction(function) else None)
+    if kind is not None:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"@task cannot wrap {name}: it is {kind} function, and legato runs a task as one unit "
+            f"(retries, timeouts and its result apply to the whole call). Return a list instead "
+            f"(`return list(...)`), or map a task over the items."
+        )
 
 
 def _hooks(hooks: Any, kind: str) -> list[Hook]:

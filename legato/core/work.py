@@ -91,7 +91,7 @@ class WorkItem:
             args = fill_slots(args, values)
             kwargs = fill_slots(kwargs, values)
         task = self.task
-        token = task_run_context.set(TaskRunContext(task, self.info, self.engine))
+        token = task_run_context.set(TaskRunContext(task, self.info, self.engine, args, kwargs))
         try:
             if task.on_running:
                 task.run_hooks(task.on_running, self.info, None, "on_running")

@@ -43,6 +43,7 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
+from legato.core.tracebacks import trim as trim_traceback
 from legato.core.errors import RunnerError, SerializationError
 from legato.core.batching import BatchWork
 from legato.core.work import WorkItem
@@ -355,6 +356,7 @@ def _task(key: int, task_bytes: bytes | None, tasks: TaskCache, serializer: Seri
 
 def pack_error(error: BaseException, serializer: Serializer) -> tuple[bytes | None, str, str, str]:
     """An exception as it travels: serialized if it can be, and always as text."""
+    trim_traceback(error)
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     error.__traceback__ = None  # frames hold locals that need not, and may not, be pickled
     try:

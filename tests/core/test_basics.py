@@ -208,3 +208,16 @@ def test_tasks_as_methods_bind_self():
         return Pipeline().scale.submit(2).result()
 
     assert run() == 6
+
+
+@pytest.mark.parametrize("kind", ["generator", "async generator"])
+def test_a_generator_task_is_refused_at_decoration_with_the_way_out(kind):
+    if kind == "generator":
+        def numbers():
+            yield 1
+    else:
+        async def numbers():
+            yield 1
+
+    with pytest.raises(TypeError, match=rf"numbers.*is an? {kind} function.*Return a list instead"):
+        task(numbers)

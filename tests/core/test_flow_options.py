@@ -185,3 +185,34 @@ def test_log_prints_routes_print_to_the_run_logger(run_logs, capsys):
     f()
     assert any(r.getMessage() == "hello from task" and r.task_run_name == "noisy-0" for r in run_logs.records)
     assert "plain print" in capsys.readouterr().out
+
+
+def test_a_flow_with_log_prints_logs_the_prints_of_its_tasks(run_logs, capsys):
+    """Prefect 3: a task's ``log_prints`` defaults to None and inherits the flow's; subflows inherit too."""
+
+    @task
+    def inherits():
+        print("from an inheriting task")
+
+    @task(log_prints=False)
+    def opts_out():
+        print("raw print")
+
+    @flow
+    def child():
+        print("from the subflow")
+
+    @flow(log_prints=True)
+    def parent():
+        inherits.submit().wait(5)
+        inherits()
+        opts_out.submit().wait(5)
+        child()
+
+    parent()
+    messages = [(r.getMessage(), getattr(r, "task_run_name", None)) for r in run_logs.records]
+    assert ("from an inheriting task", "inherits-0") in messages
+    assert ("from an inheriting task", "inherits-1") in messages
+    assert any(text == "from the subflow" for text, _ in messages)
+    assert "raw print" in capsys.readouterr().out
+    assert not any(text == "raw print" for text, _ in messages)

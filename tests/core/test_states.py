@@ -11,7 +11,7 @@ import pytest
 from legato import CancelledRun, CrashedRun, UnfinishedRun, UpstreamNotReady, flow, task
 from legato import states as S
 from legato.runners import ThreadPoolTaskRunner
-from legato.states import StateType
+from legato.states import State, StateType
 
 
 def test_types_and_names():
@@ -108,3 +108,111 @@ def test_a_run_that_has_not_moved_reads_pending_since_its_creation_then_its_real
     assert seen["same"]  # made once, on first look
     assert seen["before"] <= seen["first"][2] <= seen["before"] + 5
     assert seen["final"] == (StateType.COMPLETED, 2)  # reading Pending did not hide the engine's state
+
+
+# -- Prefect 3's returned-state rules -------------------------------------------------
+
+
+def test_submit_and_map_with_return_state_give_final_states():
+    from legato import flow, task
+
+    @task
+    def maybe(x, return_state_like=None):
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    @flow
+    def pipeline():
+        one = maybe.submit(1, return_state=True)
+        many = maybe.map([1, 2, 3], return_state=True)
+        return one, many
+
+    one, many = pipeline()
+    assert isinstance(one, State) and one.result() == 1
+    assert [s.type for s in many] == [StateType.COMPLETED, StateType.FAILED, StateType.COMPLETED]
+
+
+def test_a_flow_returning_task_run_states_returns_the_states():
+    """Prefect 3.8: ``return t(1, return_state=True)`` gives the State itself; a list of them, the list."""
+    from legato import flow, task
+
+    @task
+    def double(x):
+        return 2 * x
+
+    @flow
+    def one():
+        return double(1, return_state=True)
+
+    @flow
+    def several():
+        return [double(1, return_state=True), double(2, return_state=True)]
+
+    state = one()
+    assert isinstance(state, State) and state.result() == 2
+    assert [s.result() for s in several()] == [2, 4]
+
+
+def test_a_flow_returning_a_state_it_built_ends_in_it():
+    from legato import flow
+    from legato.core.errors import FailedRun
+    from legato.states import Completed, Failed
+
+    @flow
+    def built():
+        return Completed(data=5)
+
+    @flow
+    def built_failure():
+        return Failed(message="it went wrong")
+
+    assert built() == 5
+    with pytest.raises(FailedRun, match="it went wrong"):
+        built_failure()
+    assert built_failure(return_state=True).message == "it went wrong"
+
+
+def test_a_flow_returning_a_failed_task_state_raises_the_task_error():
+    from legato import flow, task
+
+    @task
+    def boom():
+        raise KeyError("inner")
+
+    @flow
+    def pipeline():
+        return [boom(return_state=True)]
+
+    with pytest.raises(KeyError, match="inner"):
+        pipeline()
+    final = pipeline(return_state=True)
+    assert final.is_failed() and "1/1" in final.message
+
+
+def test_state_constructors_take_prefect_arguments():
+    from legato.states import Cancelled, Crashed, Failed, raise_state_exception
+
+    error = RuntimeError("x")
+    failed = Failed(data=error, message="custom")
+    assert failed.data is error and failed.message == "custom"
+    assert Crashed(data=error).data is error
+    assert Cancelled(message="stop").is_cancelled()
+    with pytest.raises(RuntimeError):
+        raise_state_exception(failed)
+    raise_state_exception(Completed_state())
+
+
+def Completed_state():
+    from legato.states import Completed
+
+    return Completed(data=1)
+
+
+def test_runtime_outside_a_run_is_empty():
+    from legato.runtime import deployment, flow_run, task_run
+
+    assert flow_run.id is None and flow_run.parameters == {} and task_run.id is None and task_run.run_count == 0
+    assert deployment.name is None
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        flow_run.nope

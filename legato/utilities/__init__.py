@@ -1,0 +1,1 @@
+"""Prefect-compatible ``utilities`` package (only :mod:`legato.utilities.annotations` lives here)."""
