@@ -75,6 +75,12 @@ def configure_logging() -> None:
         logger.propagate = False
 
 
+def mark_configured() -> None:
+    """Tell :func:`configure_logging` that legato's logger is set up already (a worker that forwards records)."""
+    global _configured
+    _configured = True
+
+
 def engine_logger() -> logging.Logger:
     return logging.getLogger(f"{ROOT}.engine")
 

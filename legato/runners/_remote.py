@@ -85,6 +85,15 @@ def run_with_engine(work: Any, upstream_values: tuple[Any, ...], runner: TaskRun
     return result
 
 
+def install_print_redirect_if_asked(work: Any) -> None:
+    """Route ``print`` to the run logger in this worker if the task (or its flow) has ``log_prints``."""
+    first = work.items[0] if is_batch(work) else work
+    if getattr(getattr(first, "info", None), "log_prints", False):
+        from legato.core.logs import install_print_redirect
+
+        install_print_redirect()
+
+
 def summarize_batch(result: tuple[float, list[tuple[bool, Any]]]) -> Summary:
     """A batch result without its values: ``(seconds, [(True, None) | (False, packed error)])``."""
     from legato.serializers import get_serializer

@@ -100,9 +100,11 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError
+from legato.runners._worker_logs import forward_from_dask_worker, subscribe_dask
 from legato.runners._remote import (
     Summary,
     checked_result,
+    install_print_redirect_if_asked,
     innermost_cause as _root,
     is_batch,
     item_names,
@@ -219,6 +221,7 @@ class DaskTaskRunner(TaskRunner):
                 self._cluster = None
                 raise
             self._owns_client = True
+        subscribe_dask(self._client)
         link = _dashboard_link(self._client) if announce and self._has_dashboard() else None
         if link:
             logger.info("Dask dashboard: %s", link)
@@ -600,6 +603,8 @@ def _run_on_worker(check_results: bool, work: Any, *upstream_values: Any) -> Any
     """
     from distributed import get_worker
 
+    forward_from_dask_worker()
+    install_print_redirect_if_asked(work)
     runner = DaskTaskRunner(check_results=check_results)  # for the tasks ``work`` submits
     runner._worker_address = get_worker().scheduler.address
     runner._started = True

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -74,9 +75,11 @@ from typing import TYPE_CHECKING, Any
 
 from legato.core.errors import MissingDependencyError, RunnerError, SerializationError, WorkerCrashedError
 from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_error
+from legato.runners._worker_logs import collected, reemit, start_collecting
 from legato.runners._remote import (
     Summary,
     checked_result,
+    install_print_redirect_if_asked,
     innermost_cause as _root,
     is_batch,
     item_names,
@@ -161,6 +164,7 @@ class RayTaskRunner(TaskRunner):
     def start(self) -> None:
         import ray
 
+        _plain_worker_output()
         if ray.is_initialized():
             logger.debug("using the Ray already initialized in this process")
         else:
@@ -329,9 +333,14 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
             status = status_future.result()
         except BaseException as error:
             return _translate(error, self.name)
-        if status is not None and status[0] == _FAILED:
+        if status is None:
+            return None
+        if len(status) > 2:
+            for event in status[2]:
+                reemit(event)
+        if status[0] == _FAILED:
             return unpack_error(status[1], _serializer(), self.name)
-        if status is not None:
+        if status[0] == _BATCH:
             self.summary = status[1]
         return None
 
@@ -342,7 +351,7 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------- on the worker
 
 
-_FAILED, _BATCH = "failed", "batch"
+_DONE, _FAILED, _BATCH = "done", "failed", "batch"
 
 
 def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
@@ -351,8 +360,22 @@ def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any
     The status is None (done), ``(_FAILED, packed error)`` (the task raised,
     or its result cannot be serialized: a status, not a Ray error, so Ray
     does not retry it) or ``(_BATCH, summary)`` (how each element of a batch
-    ended).
+    ended); ``(_DONE, None)`` is done too. When the task logged, the status
+    carries the records as a third element.
     """
+    token = start_collecting()
+    try:
+        install_print_redirect_if_asked(work)
+        value, status = _execute_collecting(check_results, work, upstream_values)
+    finally:
+        logs = collected(token)
+    if logs:  # the run logs the task made ride back with its status (see legato.runners._worker_logs)
+        status = (_DONE, None, logs) if status is None else (*status, logs)
+    return value, status
+
+
+def _execute_collecting(check_results: bool, work: Any,
+                        upstream_values: tuple[Any, ...]) -> tuple[Any, tuple[str, Any] | None]:
     try:
         value = run_with_engine(work, upstream_values, RayTaskRunner._inside_task(check_results))
         if check_results:
@@ -402,6 +425,18 @@ def _callback_executor() -> ThreadPoolExecutor:
             if _executor is None:
                 _executor = ThreadPoolExecutor(1, thread_name_prefix="legato-ray-callbacks")
     return _executor
+
+
+def _plain_worker_output() -> None:
+    """No colour codes around the worker output Ray prints here when stderr is a pipe or a file.
+
+    Ray's driver wraps each forwarded line's ``(task pid=...)`` prefix in ANSI
+    colours unless ``RAY_COLOR_PREFIX=0``, which it reads as it prints; a
+    value the user set is left alone.
+    """
+    stream = sys.stderr
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
 def _init_defaults(address: str | None) -> dict[str, Any]:

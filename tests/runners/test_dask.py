@@ -556,3 +556,36 @@ def test_mapped_upstream_data_never_enters_the_flow_process(dask_address, tmp_pa
     total, unpickled_in = pipeline()
     assert total == 800_000
     assert str(os.getpid()) not in unpickled_in
+
+
+# ---------------------------------------------------------------------- run logs from workers
+
+
+@task
+def logs_on_worker(x: int) -> int:
+    from legato import get_run_logger
+
+    get_run_logger().info("logged on the worker: %d", x)
+    print(f"printed on the worker: {x}")
+    return x
+
+
+def test_run_logs_and_prints_from_dask_workers_reach_the_history(dask_address, monkeypatch):
+    """Records made on a worker come back through Dask's event topic and are filed under their task run."""
+    from legato.history import list_runs, run_logs
+
+    monkeypatch.setenv("LEGATO_HISTORY", "1")
+
+    @flow(task_runner=DaskTaskRunner(address=dask_address), log_prints=True)
+    def on_dask():
+        return logs_on_worker.submit(3).result() + sum(logs_on_worker.map([4, 5]).result())
+
+    assert on_dask() == 12
+    run_id = list_runs(limit=1)[0].id
+    wanted = {"logged on the worker: 3", "printed on the worker: 3", "logged on the worker: 5"}
+    deadline = time.monotonic() + 20
+    messages: set[str] = set()
+    while time.monotonic() < deadline and not wanted <= messages:
+        messages = {line.message.split(" - ", 1)[-1] for line in run_logs(run_id) if line.task_run_id}
+        time.sleep(0.1)
+    assert wanted <= messages, messages

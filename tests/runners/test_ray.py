@@ -278,3 +278,36 @@ def test_a_worker_killed_mid_map_loses_nothing(ray_session, tmp_path):
     assert killed, "no worker was killed"
     assert values == [2 * x for x in range(120)]
     assert set(run_counts) == {1}  # Ray's reruns are not legato retries
+
+
+# ---------------------------------------------------------------------- run logs from workers
+
+
+@task
+def logs_on_ray(x: int) -> int:
+    from legato import get_run_logger
+
+    get_run_logger().info("logged on Ray: %d", x)
+    print(f"printed on Ray: {x}")
+    if x == 2:
+        raise ValueError("two")
+    return x
+
+
+def test_run_logs_and_prints_from_ray_workers_reach_the_history(ray_session, monkeypatch):
+    """Records made in a Ray task ride back with its status and are filed under their task run."""
+    from legato.history import list_runs, run_logs
+
+    monkeypatch.setenv("LEGATO_HISTORY", "1")
+
+    @flow(task_runner=RayTaskRunner(), log_prints=True)
+    def on_ray():
+        failed = logs_on_ray.submit(2)
+        total = logs_on_ray.submit(1).result() + sum(logs_on_ray.map([3, 4]).result())
+        failed.wait(30)
+        return total, failed.state.is_failed()
+
+    assert on_ray() == (8, True)
+    run_id = list_runs(limit=1)[0].id
+    messages = {line.message.split(" - ", 1)[-1] for line in run_logs(run_id) if line.task_run_id}
+    assert {"logged on Ray: 1", "printed on Ray: 1", "logged on Ray: 2", "printed on Ray: 4"} <= messages, messages
