@@ -710,7 +710,7 @@ class FlowEngine:
             run.attempt_open = False
         if run.runner_future is not None and run.runner is not None:
             run.runner.abort(run.runner_future)
-        error = TaskTimeoutError(f"task run {run.name!r} exceeded its timeout of {run.task.timeout_seconds} s")
+        error = TaskTimeoutError(f"task run {run.name!r} exceeded timeout of {run.task.timeout_seconds} second(s)")
         state = self._failure_state(run, error, attempt)
         if state is not None:
             self._settle_all([(run, state)])
@@ -1036,7 +1036,7 @@ def _call_with_timeout(work: WorkItem, timeout: float | None, name: str) -> Any:
     try:
         return pool.submit(work).result(timeout)
     except concurrent.futures.TimeoutError:
-        raise TaskTimeoutError(f"task run {name!r} exceeded its timeout of {timeout} s") from None
+        raise TaskTimeoutError(f"task run {name!r} exceeded timeout of {timeout} second(s)") from None
     finally:
         pool.shutdown(wait=False)
 

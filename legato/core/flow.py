@@ -34,6 +34,7 @@ from legato.core.arguments import replace_futures
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
 from legato.core.engine import FlowEngine, format_error
 from legato.core.futures import LegatoFuture
+from legato.core.hooks import call_hook, hook_list
 from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.mainguard import refuse_in_worker_startup
@@ -74,7 +75,7 @@ class Flow(Generic[R]):
     _OPTIONS = (
         "name", "description", "version", "task_runner", "retries", "retry_delay_seconds", "flow_run_name",
         "tags", "log_prints", "validate_parameters", "on_completion", "on_failure", "on_crashed",
-        "on_cancellation", "timeout_seconds", "persist_result", "result_storage", "result_serializer",
+        "on_cancellation", "on_running", "timeout_seconds", "persist_result", "result_storage", "result_serializer",
         "cache_result_in_memory", "run_key",
     )
 
@@ -96,6 +97,7 @@ class Flow(Generic[R]):
         on_failure: list[Callable[..., Any]] | None = None,
         on_crashed: list[Callable[..., Any]] | None = None,
         on_cancellation: list[Callable[..., Any]] | None = None,
+        on_running: list[Callable[..., Any]] | None = None,
         timeout_seconds: float | None = None,
         persist_result: bool | None = None,
         result_storage: Any = None,
@@ -103,7 +105,6 @@ class Flow(Generic[R]):
         cache_result_in_memory: bool = True,
         run_key: str | Callable[..., str] | None = None,
     ) -> None:
-        from legato.core.task import _hooks
 
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
@@ -125,10 +126,11 @@ class Flow(Generic[R]):
         self.tags = frozenset(tags or ())
         self.log_prints = log_prints
         self.validate_parameters = validate_parameters
-        self.on_completion = _hooks(on_completion, "on_completion")
-        self.on_failure = _hooks(on_failure, "on_failure")
-        self.on_crashed = _hooks(on_crashed, "on_crashed")
-        self.on_cancellation = _hooks(on_cancellation, "on_cancellation")
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_crashed = hook_list(on_crashed, "on_crashed")
+        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
+        self.on_running = hook_list(on_running, "on_running")
         self.timeout_seconds = timeout_seconds
         self.persist_result = persist_result
         self.result_storage = result_storage
@@ -251,6 +253,11 @@ class Flow(Generic[R]):
         """Run the flow. ``run_key`` names the logical run, so a rerun with the same key resumes it."""
         refuse_in_worker_startup()  # a worker re-importing a script that lacks the __main__ guard
         flow = self if run_key is None else self.with_options(run_key=run_key)
+        if return_state:  # Prefect: parameters that fail validation give a Failed state, not an exception
+            try:
+                flow.validate(args, kwargs)
+            except TypeError as error:
+                return _invalid_parameters(error, self.is_async)
         if self.is_async:
             return flow._call_async(args, kwargs, return_state)
         return _FlowRunner(flow, args, kwargs, return_state).run_sync()
@@ -261,7 +268,7 @@ class Flow(Generic[R]):
     def run_hooks(self, hooks: list[Callable[..., Any]], flow_run: FlowRun, state: S.State, kind: str) -> None:
         for hook in hooks:
             try:
-                hook(self, flow_run, state)
+                call_hook(hook, self, flow_run, state)
             except Exception:
                 flow_run_logger(flow_run).exception("%s hook %r raised", kind, getattr(hook, "__name__", hook))
 
@@ -283,6 +290,7 @@ class _FlowRunner:
             log_prints=_effective_log_prints(flow),
         )
         self.run.run_key = _render_run_key(flow.run_key, self.parameters)
+        self._engine: FlowEngine | None = None
         self.logger = flow_run_logger(self.run)
 
     def run_sync(self) -> Any:
@@ -330,6 +338,8 @@ class _FlowRunner:
         self._recorder = _open_recorder(self.run, runner)
         self._progress = _open_progress(self.run) if flow_run_context.get() is None else None
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
+        if self.flow.on_running:
+            self.flow.run_hooks(self.flow.on_running, self.run, self.run.state, "on_running")
         return self.run.state
 
     def _results_later(self) -> Any:
@@ -341,7 +351,8 @@ class _FlowRunner:
     def _new_attempt(self, runner: Any) -> FlowEngine:
         """A fresh engine for one attempt of the body (flow retries rerun the body)."""
         self.run.run_count += 1
-        return FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
+        self._engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
+        return self._engine
 
     def _body_sync(self, engine: FlowEngine) -> S.State:
         token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
@@ -409,7 +420,7 @@ class _FlowRunner:
     def _timed_out(self, engine: FlowEngine) -> S.State:
         timeout = self.flow.timeout_seconds
         cancelled = engine.cancel_pending(f"the flow run exceeded its timeout of {timeout} s", abandon=True)
-        error = FlowTimeoutError(f"flow run {self.run.name!r} exceeded its timeout of {timeout} s "
+        error = FlowTimeoutError(f"flow run {self.run.name!r} exceeded timeout of {timeout} second(s) "
                                  f"({cancelled} unfinished task run(s) cancelled)")
         return S.TimedOut(error)
 
@@ -448,11 +459,27 @@ class _FlowRunner:
         return delay
 
     def _end(self, state: S.State) -> Any:
-        run, flow = self.run, self.flow
+        run = self.run
         if self._progress is not None:
             self._progress.stop()
         run.state = state
         run.ended_at = time.time()
+        # the hooks run inside the flow run's context, as in Prefect (get_run_logger() works there)
+        token = flow_run_context.set(FlowRunContext(self.flow, run, self._engine, self.parameters))
+        try:
+            self._log_and_run_final_hooks(state)
+        finally:
+            flow_run_context.reset(token)
+        if self._recorder is not None:
+            self._recorder.flow_run_finished(run, format_error(None if state.is_completed() else state.result(raise_on_failure=False)))
+        if self.return_state:
+            return state
+        if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
+            raise state.data
+        return state.result()
+
+    def _log_and_run_final_hooks(self, state: S.State) -> None:
+        run, flow = self.run, self.flow
         if state.is_completed():
             self.logger.info("Finished in state %s", state.name)
             flow.run_hooks(flow.on_completion, run, state, "on_completion")
@@ -465,13 +492,17 @@ class _FlowRunner:
         elif state.is_cancelled():
             self.logger.warning("Finished in state Cancelled: %s", state.message)
             flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
-        if self._recorder is not None:
-            self._recorder.flow_run_finished(run, format_error(None if state.is_completed() else state.result(raise_on_failure=False)))
-        if self.return_state:
-            return state
-        if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
-            raise state.data
-        return state.result()
+
+
+def _invalid_parameters(error: TypeError, is_async: bool) -> Any:
+    state = S.Failed(error, message=f"Validation of flow parameters failed with error: {error}")
+    if not is_async:
+        return state
+
+    async def failed() -> S.State:
+        return state
+
+    return failed()
 
 
 def _is_future(value: Any) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar, overload
 from legato.core.code_origin import restore_source_file, source_file
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
+from legato.core.hooks import Hook, call_hook, hook_list
 from legato.core.logs import engine_logger
 from legato.core.mapping import expand_map
 from legato.core.retries import RetryPolicy
@@ -30,7 +31,6 @@ from legato.core.states import State
 
 R = TypeVar("R")
 
-Hook = Callable[..., Any]
 
 
 class Task(Generic[R]):
@@ -80,9 +80,9 @@ class Task(Generic[R]):
         self.timeout_seconds = timeout_seconds
         self.task_run_name = task_run_name
         self.log_prints = log_prints
-        self.on_completion = _hooks(on_completion, "on_completion")
-        self.on_failure = _hooks(on_failure, "on_failure")
-        self.on_running = _hooks(on_running, "on_running")
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_running = hook_list(on_running, "on_running")
         self.cache_policy = cache_policy
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
@@ -152,7 +152,7 @@ class Task(Generic[R]):
         """Call each hook; one that raises is logged and the others still run."""
         for hook in hooks:
             try:
-                hook(self, task_run, state)
+                call_hook(hook, self, task_run, state)
             except Exception:
                 engine_logger().exception("%s hook %r of task %r raised", kind, getattr(hook, "__name__", hook), self.name)
 
@@ -332,18 +332,6 @@ def _refuse_generator(fn: Callable[..., Any]) -> None:
             f"(retries, timeouts and its result apply to the whole call). Return a list instead "
             f"(`return list(...)`), or map a task over the items."
         )
-
-
-def _hooks(hooks: Any, kind: str) -> list[Hook]:
-    if hooks is None:
-        return []
-    if callable(hooks):
-        hooks = [hooks]
-    hooks = list(hooks)
-    for hook in hooks:
-        if not callable(hook):
-            raise TypeError(f"{kind} hooks must be callables, got {hook!r}")
-    return hooks
 
 
 def _accepted(fn: Callable[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:

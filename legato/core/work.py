@@ -131,7 +131,7 @@ def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:
         try:
             return await asyncio.wait_for(coroutine, timeout)
         except asyncio.TimeoutError:
-            raise TaskTimeoutError(f"task run {name!r} exceeded its timeout of {timeout} s") from None
+            raise TaskTimeoutError(f"task run {name!r} exceeded timeout of {timeout} second(s)") from None
 
     try:
         asyncio.get_running_loop()

@@ -1,0 +1,168 @@
+"""Prefect 3 behaviours that Prefect programs rely on, each pinned as Prefect has it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from legato import ParameterTypeError, flow, get_run_logger, quote, task, unmapped
+from legato.futures import wait
+
+
+def test_hooks_in_prefects_decorator_form_run():
+    """``@my_task.on_completion`` / ``@my_flow.on_failure`` register a hook and leave the function usable."""
+    seen = []
+
+    @task
+    def double(x):
+        return 2 * x
+
+    @double.on_completion
+    def task_done(tsk, run, state):
+        seen.append(("task completed", tsk.name, state.result()))
+
+    @flow
+    def fails():
+        double(2)
+        raise RuntimeError("flow body fails")
+
+    @fails.on_failure
+    def flow_failed(flw, run, state):
+        seen.append(("flow failed", flw.name, type(state.result(raise_on_failure=False)).__name__))
+
+    @fails.on_running
+    def flow_running(flw, run, state):
+        seen.append(("flow running", flw.name, state.type.value))
+
+    assert callable(task_done) and task_done.__name__ == "task_done"
+    with pytest.raises(RuntimeError):
+        fails()
+    assert seen == [("flow running", "fails", "RUNNING"), ("task completed", "double", 4),
+                    ("flow failed", "fails", "RuntimeError")]
+
+
+def test_async_hooks_are_awaited_for_sync_and_async_flows():
+    seen = []
+
+    async def note(flw, run, state):
+        await asyncio.sleep(0)
+        seen.append((flw.name, state.type.value))
+
+    @flow(on_completion=[note])
+    def sync_flow():
+        return 1
+
+    @flow(on_completion=[note])
+    async def async_flow():
+        return 2
+
+    assert sync_flow() == 1
+    assert asyncio.run(async_flow()) == 2
+    assert seen == [("sync-flow", "COMPLETED"), ("async-flow", "COMPLETED")]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([1], "Expected callables in 'on_completion'; got int instead."),
+    (5, "Expected iterable for 'on_completion'; got int instead."),
+])
+def test_hook_validation_errors_read_as_prefects(bad, message):
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        task(lambda: 1, on_completion=bad)
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        flow(lambda: 1, on_completion=bad)
+
+
+def test_with_options_keeps_hooks_without_sharing_them():
+    @task
+    def t():
+        return 1
+
+    @t.on_failure
+    def hook(*_):
+        pass
+
+    copy = t.with_options(retries=2)
+    assert list(copy.on_failure) == [hook] and copy.retries == 2
+    copy.on_failure(lambda *_: None)
+    assert len(t.on_failure) == 1
+
+
+def test_invalid_parameters_with_return_state_give_a_failed_state():
+    @flow
+    def typed(n: int):
+        return n
+
+    state = typed("not a number", return_state=True)
+    assert state.is_failed() and "Validation of flow parameters failed" in state.message
+    with pytest.raises(ParameterTypeError):
+        state.result()
+    with pytest.raises(ParameterTypeError):
+        typed("not a number")
+
+
+def test_a_task_timeout_message_reads_as_prefects():
+    import time
+
+    @task(timeout_seconds=0.1)
+    def slow():
+        time.sleep(2)
+
+    @flow
+    def pipeline():
+        state = slow(return_state=True)
+        return state.name, str(state.result(raise_on_failure=False))
+
+    name, message = pipeline()
+    assert name == "TimedOut" and "exceeded timeout of 0.1 second(s)" in message
+
+
+def test_quote_is_never_iterated_and_the_other_arguments_are_mapped():
+    @task
+    def pair(x, items):
+        return (x, len(items))
+
+    @flow
+    def pipeline():
+        return pair.map([1, 2], quote([7, 8, 9])).result(), pair.map([1, 2], unmapped([7])).result()
+
+    assert pipeline() == ([(1, 3), (2, 3)], [(1, 1), (2, 1)])
+
+
+def test_wait_returns_done_and_not_done():
+    import threading
+
+    gate = threading.Event()
+
+    @task
+    def blocked():
+        gate.wait(10)
+
+    @task
+    def quick():
+        return 1
+
+    @flow
+    def pipeline():
+        slow, fast = blocked.submit(), quick.submit()
+        fast.wait(10)
+        done, not_done = wait([slow, fast], timeout=0.2)
+        gate.set()
+        return fast in done, slow in not_done
+
+    assert pipeline() == (True, True)
+
+
+def test_hooks_can_use_the_run_logger_of_their_flow_run(caplog):
+    """Flow hooks run inside the flow run's context, so ``get_run_logger()`` works in them."""
+    records = []
+
+    def log_it(flw, run, state):
+        records.append(get_run_logger().extra["flow_run_id"] == run.id)
+
+    @flow(on_completion=[log_it])
+    def pipeline():
+        return 1
+
+    assert pipeline() == 1
+    assert records == [True]
