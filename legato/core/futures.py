@@ -81,7 +81,10 @@ class LegatoFutureList(list):
         if timeout is None:  # no deadline to share out: one call per element, not three
             return [f.result(raise_on_failure=raise_on_failure) for f in self]
         deadline = time.monotonic() + timeout
-        return [f.result(timeout=_remaining(deadline), raise_on_failure=raise_on_failure) for f in self]
+        try:
+            return [f.result(timeout=_remaining(deadline), raise_on_failure=raise_on_failure) for f in self]
+        except TimeoutError as error:  # Prefect's message for the list as a whole
+            raise TimeoutError(f"Timed out waiting for all futures to complete ({error}).") from error
 
 
 PrefectFutureList = LegatoFutureList

@@ -166,3 +166,25 @@ def test_hooks_can_use_the_run_logger_of_their_flow_run(caplog):
 
     assert pipeline() == 1
     assert records == [True]
+
+
+def test_a_future_list_result_with_a_timeout_raises_prefects_timeout_error():
+    import threading
+
+    gate = threading.Event()
+
+    @task
+    def blocked_on(x):
+        gate.wait(10)
+
+    @flow
+    def pipeline():
+        futures = blocked_on.map(range(2))
+        try:
+            futures.result(timeout=0.1)
+        except TimeoutError as error:
+            return str(error)
+        finally:
+            gate.set()
+
+    assert pipeline().startswith("Timed out waiting for all futures to complete")
