@@ -159,6 +159,18 @@ class Flow(Generic[R]):
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
 
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        """Flows defined as methods bind like methods (also under ``@classmethod``), sharing every option."""
+        if instance is None:
+            return self
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound.fn = self.fn.__get__(instance, owner)
+        bound.signature = inspect.signature(bound.fn)
+        bound._model = None
+        bound._hints = None
+        return bound
+
     # ------------------------------------------------------------------ parameters
 
     def validate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -136,12 +136,20 @@ class Task(Generic[R]):
         if template is None:
             return f"{self.name}-{count}"
         try:
-            parameters = self.bind(args, kwargs)
+            parameters = {**self._bound_to(), **self.bind(args, kwargs)}
             if callable(template):
                 return str(template(**_accepted(template, parameters)))
             return template.format(**parameters)
         except Exception as error:
             raise ValueError(f"task {self.name!r}: cannot build task_run_name from {template!r}: {error}") from error
+
+    def _bound_to(self) -> dict[str, Any]:
+        """``{"self": instance}`` (or ``cls``) for a task bound as a method, so run names can use it."""
+        fn = self.fn
+        if not inspect.ismethod(fn):
+            return {}
+        first = next(iter(inspect.signature(fn.__func__).parameters), None)
+        return {first: fn.__self__} if first else {}
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         bound = self.signature.bind_partial(*args, **kwargs)
@@ -246,10 +254,16 @@ class Task(Generic[R]):
         restore_source_file(self.fn, filename)
 
     def __get__(self, instance: Any, owner: Any) -> Any:
-        """Tasks defined as methods bind like methods."""
+        """Tasks defined as methods bind like methods (also under ``@classmethod``).
+
+        The bound task shares every option with this one (not a copy made
+        through ``__init__``, whose ``inspect.getdoc`` on a bound method looks
+        the attribute up on the class again, and so binds again, forever).
+        """
         if instance is None:
             return self
-        bound = self.with_options()
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
         bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
         bound._signature = None
         return bound

@@ -188,3 +188,38 @@ def test_a_future_list_result_with_a_timeout_raises_prefects_timeout_error():
             gate.set()
 
     assert pipeline().startswith("Timed out waiting for all futures to complete")
+
+
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    @task(task_run_name="scale-{self.k}-{x}")
+    def scale(self, x):
+        return self.k * x
+
+    @classmethod
+    @task
+    def plus_one(cls, x):
+        return (cls.__name__, x + 1)
+
+    @staticmethod
+    @task
+    def plus_two(x):
+        return x + 2
+
+    @flow
+    def pipeline(self, x: int):
+        return self.scale(x), self.scale.submit(x).result()
+
+
+def test_methods_class_methods_and_static_methods_as_tasks_and_flows():
+    @flow
+    def outer():
+        scaler = Scaler(3)
+        future = scaler.scale.submit(5)
+        return future.result(), future.task_run.name, Scaler.plus_one(1), Scaler.plus_two(1)
+
+    assert outer() == (15, "scale-3-5", ("Scaler", 2), 3)
+    assert Scaler(4).pipeline(2) == (8, 8)
+    assert Scaler(4).pipeline("2") == (8, 8)  # the bound flow still validates its parameters
