@@ -261,9 +261,19 @@ class Flow(Generic[R]):
 
     # ------------------------------------------------------------------ running
 
-    def __call__(self, *args: Any, return_state: bool = False, run_key: Any = None, **kwargs: Any) -> Any:
-        """Run the flow. ``run_key`` names the logical run, so a rerun with the same key resumes it."""
+    def __call__(self, *args: Any, return_state: bool = False, run_key: Any = None,
+                 wait_for: Iterable[Any] | None = None, **kwargs: Any) -> Any:
+        """Run the flow. ``run_key`` names the logical run, so a rerun with the same key resumes it.
+
+        ``wait_for`` (futures or states, as for tasks) makes a subflow start
+        only once they are final; if one did not complete, the subflow does
+        not run and ends Pending named NotReady, as a task would.
+        """
         refuse_in_worker_startup()  # a worker re-importing a script that lacks the __main__ guard
+        if wait_for is not None:
+            not_ready = _wait_for_upstreams(self.name, wait_for)
+            if not_ready is not None:
+                return not_ready if return_state else not_ready.result()
         flow = self if run_key is None else self.with_options(run_key=run_key)
         if return_state:  # Prefect: parameters that fail validation give a Failed state, not an exception
             try:
@@ -504,6 +514,21 @@ class _FlowRunner:
         elif state.is_cancelled():
             self.logger.warning("Finished in state Cancelled: %s", state.message)
             flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
+
+
+def _wait_for_upstreams(flow_name: str, wait_for: Iterable[Any]) -> S.State | None:
+    """Wait for ``wait_for``; a NotReady state if one of them did not complete, else None."""
+    for upstream in wait_for:
+        if isinstance(upstream, LegatoFuture):
+            upstream.wait()
+            state = upstream.state
+        elif isinstance(upstream, S.State):
+            state = upstream
+        else:
+            raise TypeError(f"flow {flow_name!r}: wait_for takes futures and states, got {upstream!r}")
+        if not state.is_completed():
+            return S.NotReady(f"flow {flow_name!r} did not run: an upstream it waits for ended {state.name}")
+    return None
 
 
 def _invalid_parameters(error: TypeError, is_async: bool) -> Any:

@@ -223,3 +223,41 @@ def test_methods_class_methods_and_static_methods_as_tasks_and_flows():
     assert outer() == (15, "scale-3-5", ("Scaler", 2), 3)
     assert Scaler(4).pipeline(2) == (8, 8)
     assert Scaler(4).pipeline("2") == (8, 8)  # the bound flow still validates its parameters
+
+
+def test_a_subflow_waits_for_its_wait_for_and_does_not_run_after_a_failure():
+    import threading
+
+    from legato import UpstreamNotReady
+
+    order = []
+    gate = threading.Event()
+
+    @task
+    def slow():
+        gate.wait(5)
+        order.append("task")
+
+    @task
+    def fails():
+        raise ValueError("upstream broke")
+
+    @flow
+    def child():
+        order.append("child")
+        return "ran"
+
+    @flow
+    def parent():
+        first = slow.submit()
+        gate.set()
+        ran = child(wait_for=[first])
+        skipped = child(wait_for=[fails.submit()], return_state=True)
+        try:
+            child(wait_for=[fails.submit()])
+        except UpstreamNotReady:
+            raised = True
+        return ran, skipped.name, raised
+
+    assert parent() == ("ran", "NotReady", True)
+    assert order == ["task", "child"]
