@@ -78,10 +78,17 @@ def run(
         typer.Option("--run-key", help="Key that identifies this run for caching and resuming.", show_default=False),
     ] = None,
     traceback: Traceback = False,
+    notify: Annotated[
+        Optional[list[str]],
+        typer.Option("--notify", help="Send a notification to this apprise URL if the run fails (repeatable; adds to LEGATO_NOTIFY).", show_default=False),
+    ] = None,
 ) -> None:
     """Run a flow defined in a Python file; print its return value."""
     from legato.cli.loading import parse_params
     from legato.cli.running import run_flow
+
+    if notify:
+        os.environ["LEGATO_NOTIFY"] = " ".join([os.environ.get("LEGATO_NOTIFY", ""), *notify]).strip()
 
     code = run_flow(entrypoint, parse_params(param or ()), runner=runner, run_key=run_key, show_traceback=traceback)
     if code:

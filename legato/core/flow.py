@@ -442,6 +442,10 @@ class _FlowRunner:
             flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
         if self._recorder is not None:
             self._recorder.flow_run_finished(run, format_error(state.data if not state.is_completed() else None))
+        if os.environ.get("LEGATO_NOTIFY"):  # default notifications, once the run is in the history
+            from legato.notifications import notify_at_end
+
+            notify_at_end(flow, run, state)
         if self.return_state:
             return state
         if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
