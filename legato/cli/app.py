@@ -182,6 +182,11 @@ def graph(
     sys.stdout.write(render_graph(run_id, fmt.value))
 
 
+from legato.cli.stats import stats_command  # noqa: E402
+
+app.command("stats")(stats_command)
+
+
 # -- the one place errors become exit codes ------------------------------------------
 
 
