@@ -148,6 +148,9 @@ def runs_show(
         console.print(display.tasks_table(tasks))
     else:
         console.print("No task runs recorded.", style="dim")
+    from legato.cli.artifacts import run_artifacts
+
+    run_artifacts(console, run_record.id)
     if traceback:
         for task in tasks:
             if task.error:
@@ -182,7 +185,10 @@ def graph(
     sys.stdout.write(render_graph(run_id, fmt.value))
 
 
+from legato.cli.artifacts import artifacts_app  # noqa: E402
 from legato.cli.stats import stats_command  # noqa: E402
+
+app.add_typer(artifacts_app, name="artifacts")
 
 app.command("stats")(stats_command)
 
