@@ -455,8 +455,9 @@ class _FlowRunner:
 
 def _open_recorder(run: FlowRun, runner: Any) -> Any:
     from legato.core.recording import open_recorder
+    from legato.tracing import traced_recorder  # the recorder itself unless OpenTelemetry is configured
 
-    return open_recorder(run, runner)
+    return traced_recorder(open_recorder(run, runner), run)
 
 
 def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:
