@@ -63,8 +63,7 @@ class Notifier:
         self.__name__ = "notify"
 
     def __call__(self, flow: Any, run: Any, state: Any) -> None:
-        deliver(self.urls, self.on, self.timeout, flow, run, state)
-        if os.environ.get(NOTIFY_ENV):
+        if deliver(self.urls, self.on, self.timeout, flow, run, state) and os.environ.get(NOTIFY_ENV):
             with _sent_lock:
                 _sent_by_hooks.update((run.id, url) for url in self.urls)
 
@@ -91,27 +90,28 @@ def notify(url: str | Sequence[str], *, on: Iterable[str] = DEFAULT_EVENTS, time
     return Notifier(urls, on, timeout)
 
 
-def deliver(urls: Sequence[str], on: frozenset[str], timeout: float, flow: Any, run: Any, state: Any) -> None:
-    """Send the message ``state`` calls for, if any; log (never raise) what could not be sent."""
+def deliver(urls: Sequence[str], on: frozenset[str], timeout: float, flow: Any, run: Any, state: Any) -> bool:
+    """Send the message ``state`` calls for, if any (True if one was due); log, never raise, what failed."""
     try:
         recovered = False
         if state.name.lower() not in on:
             recovered = RECOVERED.lower() in on and state.is_completed() and _previous_run_failed(run)
             if not recovered:
-                return
+                return False
         from legato.notifications.message import flow_message
 
         message = flow_message(getattr(flow, "name", run.flow_name), run, state, recovered=recovered)
         failed = send(urls, message, timeout)
     except Exception:
         logger.exception("notification of flow run %r failed", getattr(run, "name", "?"))
-        return
+        return True
     if failed:
         from legato.core.logs import flow_run_logger
 
         flow_run_logger(run).warning(
             "notification not sent within %.3g s to %s", timeout, ", ".join(map(redacted, failed))
         )
+    return True
 
 
 def notify_at_end(flow: Any, run: Any, state: Any) -> None:

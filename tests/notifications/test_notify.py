@@ -153,3 +153,11 @@ def test_bad_url_and_missing_apprise_fail_when_the_hook_is_made(monkeypatch):
     monkeypatch.setitem(sys.modules, "apprise", None)
     with pytest.raises(ImportError, match=r"pip install 'legato\[notify\]'"):
         legato.notify("json://127.0.0.1:1/")
+
+
+def test_a_hook_that_sends_nothing_leaves_the_environment_url_to_notify(inbox, monkeypatch):
+    box, url = inbox
+    monkeypatch.setenv("LEGATO_NOTIFY", url)
+    with pytest.raises(ValueError):
+        failing_pipeline.with_options(on_failure=[notify(url, on=("Crashed",))])()
+    assert len(box.messages) == 1
