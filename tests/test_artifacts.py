@@ -90,7 +90,8 @@ def test_cli_ls_show_and_runs_show(capsys):
     assert run_app(["artifacts", "show", "daily-sales"]) == 0
     assert "store" in capsys.readouterr().out
     assert run_app(["runs", "show", run.id]) == 0
-    assert "load-progress" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "load-progress" in shown and "summarize-0" in shown and "(flow)" in shown
     assert run_app(["artifacts", "show", "no-such-key"]) == 2
 
 

@@ -150,7 +150,7 @@ def runs_show(
         console.print("No task runs recorded.", style="dim")
     from legato.cli.artifacts import run_artifacts
 
-    run_artifacts(console, run_record.id)
+    run_artifacts(console, run_record.id, {task.id: task.name for task in tasks})
     if traceback:
         for task in tasks:
             if task.error:

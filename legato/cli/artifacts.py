@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
@@ -67,13 +67,19 @@ def artifacts_show(key: Annotated[str, typer.Argument(help="The artifact's key."
         console.print(artifacts_table(records))
 
 
-def artifacts_table(records: list[Any]) -> Table:
+def artifacts_table(records: list[Any], task_names: dict[str, str] | None = None) -> Table:
+    """One row per artifact; with ``task_names`` (one run's artifacts) the task run replaces the flow run."""
+    by = "task run" if task_names is not None else "flow run"
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("key", "type", "created", "flow run", "description", "value"):
-        table.add_column(column, no_wrap=column in ("created", "flow run"), overflow="fold" if column == "key" else "ellipsis")
+    for column in ("key", "type", "created", by, "description", "value"):
+        table.add_column(column, no_wrap=column in ("created", by), overflow="fold" if column == "key" else "ellipsis")
     for record in records:
-        table.add_row(Text(record.key or "-"), record.type, format_time(record.created_at),
-                      (record.flow_run_id or "-")[:8], Text(record.description or ""), Text(summary(record)))  # fmt: skip
+        if task_names is not None:
+            made_by = task_names.get(record.task_run_id or "", "-") if record.task_run_id else "(flow)"
+        else:
+            made_by = (record.flow_run_id or "-")[:8]
+        table.add_row(Text(record.key or "-"), record.type, format_time(record.created_at), Text(made_by),
+                      Text(record.description or ""), Text(summary(record)))  # fmt: skip
     return table
 
 
@@ -108,7 +114,7 @@ def summary(record: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def run_artifacts(console: Console, flow_run_id: str) -> None:
+def run_artifacts(console: Console, flow_run_id: str, task_names: dict[str, str] | None = None) -> None:
     """The artifacts section of ``legato runs show`` (nothing when the run made none)."""
     from legato.history.artifacts import list_artifacts
 
@@ -116,7 +122,7 @@ def run_artifacts(console: Console, flow_run_id: str) -> None:
     if records:
         console.print()
         console.print(Text("artifacts", style="bold"))
-        console.print(artifacts_table(records))
+        console.print(artifacts_table(records, task_names or {}))
 
 
 __all__ = ["artifacts_app", "run_artifacts"]
