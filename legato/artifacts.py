@@ -40,6 +40,7 @@ _KEY = re.compile(r"^[a-z0-9-]+$")
 #: above CRITICAL, so that no level setting of the flow process drops an artifact record on its way
 ARTIFACT_LEVEL = 60
 _LOGGER = "legato.artifacts"
+logging.addLevelName(ARTIFACT_LEVEL, "ARTIFACT")  # how such a record reads if a log handler ever shows it
 
 
 def create_markdown_artifact(markdown: str, key: str | None = None, description: str | None = None) -> uuid.UUID:

@@ -7,10 +7,12 @@ import time
 
 import pytest
 
-import legato
-from legato import flow, notify, task
-from legato.history import list_runs, run_logs
-from legato.notifications import environment_urls
+pytest.importorskip("apprise")
+
+import legato  # noqa: E402
+from legato import flow, notify, task  # noqa: E402
+from legato.history import list_runs, run_logs  # noqa: E402
+from legato.notifications import environment_urls  # noqa: E402
 
 
 @task

@@ -1,12 +1,14 @@
 """Artifacts made in tasks on every runner reach the flow's history (and ``legato artifacts ls``).
 
-Dask and Ray workers write to the history database their environment names,
-so these tests keep the LEGATO_HOME the session started its cluster and
-Ray with (the runner tests' fixture gives each test a fresh one).
+Dask and Ray workers store artifacts in the history database their own
+environment names, so each test gives its workers the flow's: Dask through a
+cluster of its own started now, Ray through a ``runtime_env`` (the session's
+shared cluster and Ray were started under another test's environment).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -15,31 +17,48 @@ from tasks import report_artifact
 
 from legato import flow
 
-SESSION_HOME = os.environ["LEGATO_HOME"]  # read at collection, before any test's monkeypatch
-
 
 @pytest.fixture
-def session_history(monkeypatch):
+def history_on(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("LEGATO_HOME", SESSION_HOME)
     monkeypatch.delenv("LEGATO_HISTORY", raising=False)
     monkeypatch.delenv("LEGATO_DATABASE", raising=False)
 
 
-@pytest.mark.parametrize("runner_name", ["threads", "processes", "dask", "ray"])
-def test_artifacts_from_tasks_on_every_runner(runner_name, request, session_history, capsys):
-    from conftest import make_runner
+def _runner_and_block(name: str, request: pytest.FixtureRequest):
+    env = {"LEGATO_HOME": os.environ["LEGATO_HOME"], "LEGATO_HISTORY": "1"}
+    if name == "dask":
+        pytest.importorskip("distributed")
+        from legato.runners.dask import DaskTaskRunner
 
+        cluster = {"n_workers": 1, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        return DaskTaskRunner(cluster_kwargs=cluster), contextlib.nullcontext()
+    if name == "ray":
+        pytest.importorskip("ray")
+        from legato.runners.ray import RayTaskRunner, remote_options
+
+        request.getfixturevalue("ray_session")
+        return RayTaskRunner(address="auto"), remote_options(runtime_env={"env_vars": env})
+    from legato.runners.processes import ProcessPoolTaskRunner
+    from legato.runners.threads import ThreadPoolTaskRunner
+
+    runner = ThreadPoolTaskRunner(max_workers=4) if name == "threads" else ProcessPoolTaskRunner(max_workers=2)
+    return runner, contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("name", ["threads", "processes", "dask", pytest.param("ray", marks=pytest.mark.slow)])
+def test_artifacts_from_tasks_on_every_runner(name, request, history_on, capsys):
     from legato.cli.app import run_app
     from legato.history import list_runs
     from legato.history.artifacts import list_artifacts
 
-    runner = make_runner(runner_name, request)
-    key = f"report-{runner_name}-{uuid.uuid4().hex[:8]}"
+    runner, block = _runner_and_block(name, request)
+    key = f"report-{name}-{uuid.uuid4().hex[:8]}"
 
     @flow(task_runner=runner)
     def reporting() -> list[int]:
-        return report_artifact.map(key, [0, 1, 2]).result()
+        with block:
+            return report_artifact.map(key, [0, 1, 2]).result()
 
     assert reporting() == [0, 1, 2]
     run = list_runs(flow="reporting", limit=1)[0]
@@ -47,7 +66,7 @@ def test_artifacts_from_tasks_on_every_runner(runner_name, request, session_hist
     assert sorted(r.data["rows"][0][0] for r in records) == [0, 1, 2]
     assert {r.flow_run_id for r in records} == {run.id}
     assert all(r.task_run_id for r in records)
-    if runner_name != "threads":
+    if name != "threads":
         assert all(r.data["rows"][0][1] != os.getpid() for r in records)  # made in another process
     assert run_app(["artifacts", "ls", "--key", key]) == 0
     assert capsys.readouterr().out.count(key) == 3

@@ -28,11 +28,9 @@ def exporter():
     tracing.use_tracer_provider(None)
 
 
-@pytest.mark.parametrize("runner_name", ["threads", "processes", "dask"])
-def test_one_task_and_a_map_of_three_make_five_spans(runner_name, request, exporter):
-    from conftest import make_runner
-
-    @flow(task_runner=make_runner(runner_name, request))
+@pytest.mark.parametrize("runner", ["threads", "processes", "dask"], indirect=True)
+def test_one_task_and_a_map_of_three_make_five_spans(runner, exporter):
+    @flow(task_runner=runner)
     def traced() -> list[int]:
         first = inc.submit(1)
         return double.map([first, 2, 3]).result()
