@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -92,6 +93,7 @@ def notify(url: str | Sequence[str], *, on: Iterable[str] = DEFAULT_EVENTS, time
 
 def deliver(urls: Sequence[str], on: frozenset[str], timeout: float, flow: Any, run: Any, state: Any) -> bool:
     """Send the message ``state`` calls for, if any (True if one was due); log, never raise, what failed."""
+    started = time.monotonic()  # the bound covers reading the history for the message too
     try:
         recovered = False
         if state.name.lower() not in on:
@@ -101,7 +103,7 @@ def deliver(urls: Sequence[str], on: frozenset[str], timeout: float, flow: Any, 
         from legato.notifications.message import flow_message
 
         message = flow_message(getattr(flow, "name", run.flow_name), run, state, recovered=recovered)
-        failed = send(urls, message, timeout)
+        failed = send(urls, message, max(0.0, timeout - (time.monotonic() - started)))
     except Exception:
         logger.exception("notification of flow run %r failed", getattr(run, "name", "?"))
         return True
