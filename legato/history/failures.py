@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgpack
 
+from legato.history.chunks import ROW_FIELDS
 from legato.history.query import _reading, _resolve_or_raise
 
 _FAILED = frozenset({"FAILED", "CRASHED"})
@@ -41,8 +42,7 @@ def failed_tasks(run_id: str, limit: int = 5, *, db: Path | str | None = None) -
 
 
 def _collect(data: dict, found: dict[str, FailedTask]) -> None:
-    from legato.history.chunks import ROW_FIELDS
-
+    """Add the failed runs of one unpacked chunk (only rows with an error are looked at)."""
     columns = data["columns"]
     ids, names, types, states = (columns[ROW_FIELDS.index(n)] for n in ("id", "name", "state_type", "state_name"))
     errors = data.get("errors", {})
