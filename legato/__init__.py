@@ -31,6 +31,7 @@ from legato.core.logs import get_run_logger
 from legato.core.retries import exponential_backoff
 from legato.core.states import State, StateType
 from legato.core.task import Task, task
+from legato.notifications import notify
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "flow",
     "get_run_context",
     "get_run_logger",
+    "notify",
     "quote",
     "tags",
     "task",

@@ -78,10 +78,17 @@ def run(
         typer.Option("--run-key", help="Key that identifies this run for caching and resuming.", show_default=False),
     ] = None,
     traceback: Traceback = False,
+    notify: Annotated[
+        Optional[list[str]],
+        typer.Option("--notify", help="Send a notification to this apprise URL if the run fails (repeatable; adds to LEGATO_NOTIFY).", show_default=False),
+    ] = None,
 ) -> None:
     """Run a flow defined in a Python file; print its return value."""
     from legato.cli.loading import parse_params
     from legato.cli.running import run_flow
+
+    if notify:
+        os.environ["LEGATO_NOTIFY"] = " ".join([os.environ.get("LEGATO_NOTIFY", ""), *notify]).strip()
 
     code = run_flow(entrypoint, parse_params(param or ()), runner=runner, run_key=run_key, show_traceback=traceback)
     if code:
@@ -141,6 +148,9 @@ def runs_show(
         console.print(display.tasks_table(tasks))
     else:
         console.print("No task runs recorded.", style="dim")
+    from legato.cli.artifacts import run_artifacts
+
+    run_artifacts(console, run_record.id, {task.id: task.name for task in tasks})
     if traceback:
         for task in tasks:
             if task.error:
@@ -173,6 +183,14 @@ def graph(
     from legato.history import render_graph
 
     sys.stdout.write(render_graph(run_id, fmt.value))
+
+
+from legato.cli.artifacts import artifacts_app  # noqa: E402
+from legato.cli.stats import stats_command  # noqa: E402
+
+app.add_typer(artifacts_app, name="artifacts")
+
+app.command("stats")(stats_command)
 
 
 # -- the one place errors become exit codes ------------------------------------------

@@ -494,6 +494,10 @@ class _FlowRunner:
             flow_run_context.reset(token)
         if self._recorder is not None:
             self._recorder.flow_run_finished(run, format_error(None if state.is_completed() else state.result(raise_on_failure=False)))
+        if os.environ.get("LEGATO_NOTIFY"):  # default notifications, once the run is in the history
+            from legato.notifications import notify_at_end
+
+            notify_at_end(self.flow, run, state)
         if self.return_state:
             return state
         if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
@@ -564,8 +568,9 @@ def _effective_log_prints(flow: Flow[Any]) -> bool:
 
 def _open_recorder(run: FlowRun, runner: Any) -> Any:
     from legato.core.recording import open_recorder
+    from legato.tracing import traced_recorder  # the recorder itself unless OpenTelemetry is configured
 
-    return open_recorder(run, runner)
+    return traced_recorder(open_recorder(run, runner), run)
 
 
 def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:

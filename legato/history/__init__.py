@@ -28,6 +28,7 @@ _LAZY = {
     "HistoryRecorder": "legato.history.recorder",
     "RunLogHandler": "legato.history.handler",
     "render_graph": "legato.history.graph",
+    "stats": "legato.history.metrics",
     **dict.fromkeys(
         ["FlowRunRecord", "RunLogLine", "TaskRunRecord", "edges", "get_run", "list_runs", "run_logs", "task_runs"],
         "legato.history.query",
@@ -59,5 +60,6 @@ __all__ = [
     "list_runs",
     "render_graph",
     "run_logs",
+    "stats",
     "task_runs",
 ]

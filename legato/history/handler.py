@@ -31,6 +31,9 @@ class RunLogHandler(logging.Handler):
     def __init__(self, recorder: _LogSink, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.recorder = recorder
+        from legato.history.artifacts import install_handler
+
+        install_handler()  # artifacts reaching this process (from process-pool workers too) are stored
 
     def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)

@@ -13,7 +13,8 @@ module settles the three things that make that safe:
 
 The schema version lives in ``PRAGMA user_version``; tables are created when
 missing, a file of an older version is upgraded in place (version 1 kept one
-row per task run; version 2 keeps them in chunks), and a file written by a
+row per task run; version 2 keeps them in chunks; version 3 adds the
+``artifacts`` table), and a file written by a
 newer legato is refused rather than misread.
 """
 
@@ -29,7 +30,7 @@ from typing import TypeVar
 
 from legato.history.errors import HistoryDatabaseError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 #: How long a write keeps retrying "database is locked" before giving up.
 LOCKED_RETRY_SECONDS = 60.0
@@ -76,6 +77,21 @@ CREATE TABLE IF NOT EXISTS logs (
     message     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_flow_run_id ON logs (flow_run_id, ts);
+
+-- Artifacts (legato.artifacts): one row per artifact, a progress artifact updated in place (no semicolons in comments: statements are split on them).
+CREATE TABLE IF NOT EXISTS artifacts (
+    id          TEXT PRIMARY KEY,
+    key         TEXT,
+    type        TEXT NOT NULL,
+    description TEXT,
+    data        TEXT NOT NULL,
+    flow_run_id TEXT,
+    task_run_id TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_key ON artifacts (key, created_at);
+CREATE INDEX IF NOT EXISTS artifacts_flow_run_id ON artifacts (flow_run_id);
 """
 
 

@@ -8,6 +8,8 @@ formatted, exception as text, the run fields: :func:`as_event`), carried to
 the flow process, and re-emitted there through the logger it came from
 (:func:`reemit`), so the flow's own handlers, the history included, file it
 under its run. The workers stop printing legato's records themselves.
+Artifacts travel the same way (they are records with a payload, see
+:mod:`legato.artifacts`).
 
 How the dicts travel differs:
 
@@ -52,7 +54,15 @@ def as_event(record: logging.LogRecord) -> dict[str, Any]:
         value = getattr(record, field, None)
         if value is not None:
             event[field] = str(value)
+    artifact = getattr(record, "legato_artifact", None)
+    if artifact is not None:  # an artifact travels as a record too (see legato.artifacts); its payload is plain data
+        event["legato_artifact"] = artifact
     return event
+
+
+def is_forwarding() -> bool:
+    """Do this process's legato records go to a flow process (a Dask or Ray worker that ran a task)?"""
+    return any(isinstance(handler, _Forwarder) for handler in logging.getLogger("legato").handlers)
 
 
 def reemit(event: Any) -> None:
@@ -144,4 +154,4 @@ def collected(token: contextvars.Token[list[dict[str, Any]] | None]) -> list[dic
     return records
 
 
-__all__ = ["as_event", "collected", "forward_from_dask_worker", "reemit", "start_collecting", "subscribe_dask"]
+__all__ = ["as_event", "is_forwarding", "collected", "forward_from_dask_worker", "reemit", "start_collecting", "subscribe_dask"]

@@ -219,3 +219,12 @@ def failing_child() -> tuple[str, str]:
     future.wait()
     error = future.state.data
     return future.state.name, f"{type(error).__name__}: {error}"
+
+
+@task
+def report_artifact(key: str, n: int) -> int:
+    """Leaves a table artifact under ``key`` (tests/runners/test_artifacts_runners.py)."""
+    from legato.artifacts import create_table_artifact
+
+    create_table_artifact({"n": [n], "pid": [os.getpid()]}, key=key, description=f"element {n}")
+    return n
