@@ -175,6 +175,11 @@ def graph(
     sys.stdout.write(render_graph(run_id, fmt.value))
 
 
+from legato.cli.ui import ui as _ui  # noqa: E402  (the web view: legato[ui])
+
+app.command("ui")(_ui)
+
+
 # -- the one place errors become exit codes ------------------------------------------
 
 
