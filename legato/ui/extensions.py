@@ -8,7 +8,7 @@ module (the web view imports ``legato.ui.extensions`` entry points listed in
   e.g. *Schedules* with a POST route to pause one. Its routes are Starlette
   routes; state-changing ones must be POST and are CSRF-checked by
   :mod:`legato.ui.security` before they run (forms include
-  ``{{ csrf_field() }}``; scripts send the ``X-CSRF-Token`` header from the
+  ``{{ csrf_field() }}``; read them with :func:`form_fields`; scripts send the ``X-CSRF-Token`` header from the
   page's ``<meta name="csrf-token">``).
 * :func:`add_run_section` adds a section to a run's page, e.g. *Artifacts*:
   a function ``(request, run) -> Markup | str | None`` whose result is placed
@@ -82,10 +82,18 @@ def load_installed() -> None:
                 raise
 
 
+async def form_fields(request: Any) -> dict[str, str]:
+    """A POSTed ``application/x-www-form-urlencoded`` form as a dict (no multipart package needed)."""
+    from urllib.parse import parse_qsl
+
+    body = await request.body()
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def clear() -> None:
     """Forget every registration (for tests)."""
     _pages.clear()
     _sections.clear()
 
 
-__all__ = ["EXTENSION_MODULES", "Page", "RunSection", "add_page", "add_run_section", "load_installed", "pages", "run_sections"]
+__all__ = ["EXTENSION_MODULES", "Page", "RunSection", "add_page", "add_run_section", "form_fields", "load_installed", "pages", "run_sections"]
