@@ -78,3 +78,22 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
 def server(history: History) -> Iterator[ServerThread]:
     with ServerThread(create_app(history.db)) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    from browser import require_browser, start_browser, stop_browser
+
+    require_browser()
+    driver = start_browser()
+    yield driver
+    stop_browser(driver)
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save screenshots: ``LEGATO_UI_SCREENSHOTS`` (say docs/screenshots) or a temp dir."""
+    chosen = os.environ.get("LEGATO_UI_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
