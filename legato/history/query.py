@@ -218,17 +218,16 @@ class TaskRunColumns:
     def extend(self, other: TaskRunColumns) -> None:
         """Add the runs of ``other`` (read after this one); a run seen again is replaced."""
         offset = len(self)
-        if not self._index and offset:
-            self._index = {task_id: i for i, task_id in enumerate(self.columns["id"])}
-        repeated = [i for i, task_id in enumerate(other.columns["id"]) if task_id in self._index]
+        if len(self._index) != offset:
+            self._index = dict(zip(self.columns["id"], range(offset)))
         for name, column in self.columns.items():
             column.extend(other.columns[name])
         self.errors.update((offset + i, text) for i, text in other.errors.items())
         self.tags.update((offset + i, value) for i, value in other.tags.items())
         self.edges.extend(other.edges)
         self.last_rowid = max(self.last_rowid, other.last_rowid)
-        self._index.update((task_id, offset + i) for i, task_id in enumerate(other.columns["id"]))
-        if repeated:
+        self._index.update(zip(other.columns["id"], range(offset, len(self))))  # a later position wins
+        if len(self._index) < len(self):
             self._drop_replaced()
 
     def _drop_replaced(self) -> None:
@@ -239,7 +238,7 @@ class TaskRunColumns:
             self.columns[name] = [column[i] for i in keep]
         self.errors = {renumber[i]: text for i, text in self.errors.items() if i in renumber}
         self.tags = {renumber[i]: value for i, value in self.tags.items() if i in renumber}
-        self._index = {task_id: i for i, task_id in enumerate(self.columns["id"])}
+        self._index = dict(zip(self.columns["id"], range(len(keep))))
 
 
 def task_run_columns(run_id: str, *, after: int = 0, db: PathLike | None = None) -> TaskRunColumns:
@@ -253,14 +252,16 @@ def task_run_columns(run_id: str, *, after: int = 0, db: PathLike | None = None)
         ).fetchall()
     for rowid, blob in rows:
         columns, errors, tags, links = chunks.unpack_columns(blob)
-        piece = TaskRunColumns(full_id, columns, errors, tags, links, rowid)
-        if len(result):
-            result.extend(piece)
-        else:
-            piece._index = {task_id: i for i, task_id in enumerate(columns["id"])}
-            if len(piece._index) < len(columns["id"]):  # one chunk holding a run twice
-                piece._drop_replaced()
-            result = piece
+        offset = len(result)
+        for name, column in result.columns.items():
+            column.extend(columns[name])
+        result.errors.update((offset + i, text) for i, text in errors.items())
+        result.tags.update((offset + i, value) for i, value in tags.items())
+        result.edges.extend(links)
+        result.last_rowid = rowid
+    result._index = dict(zip(result.columns["id"], range(len(result))))  # a later position wins
+    if len(result._index) < len(result):  # a task run recorded twice: keep its later record
+        result._drop_replaced()
     return result
 
 

@@ -8,6 +8,7 @@ marks run data safe.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -46,6 +47,7 @@ def create_app(
     app.state.db = Path(db) if db is not None else None
     app.state.cache = RunCache(app.state.db)
     app.state.templates = _environment()
+    threading.Thread(target=_compile_templates, args=(app.state.templates,), daemon=True).start()
     return Guard(app, token=token, loopback_only=loopback_only)
 
 
@@ -75,6 +77,12 @@ def _link(request: Request, changes: dict[str, Any]) -> str:
             params[name] = str(value)
     query = urlencode(params)
     return request.url.path + (f"?{query}" if query else "")
+
+
+def _compile_templates(env: jinja2.Environment) -> None:
+    """Compile every template once, off the request path (~0.2 s the first page would pay)."""
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
 
 
 def _environment() -> jinja2.Environment:

@@ -17,6 +17,7 @@ task name into one node, so the drawing stays readable whatever the run.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -152,8 +153,7 @@ class RunView:
     def task_names(self) -> list[str]:
         """Task names in the order they first started."""
         def compute() -> list[str]:
-            names = self.tasks.columns["task_name"]
-            return list(dict.fromkeys(names[i] for i in self.order_by_start()))
+            return list(dict.fromkeys(node.task_name for node in self.graph().nodes))
         return self._cached("task_names", compute)
 
     def errors(self, limit: int = 5) -> list[TaskRunRecord]:
@@ -165,6 +165,9 @@ class RunView:
 
     def order_by_start(self) -> list[int]:
         def compute() -> list[int]:
+            starts = self.tasks.columns["started_at"]
+            if None not in starts:  # the usual case: sort on the column itself, in C
+                return sorted(range(len(starts)), key=starts.__getitem__)
             return sorted(range(len(self.tasks)), key=self._start_of)
         return self._cached("order", compute)
 
@@ -226,41 +229,45 @@ class RunView:
 
     def _build_graph(self) -> Graph:
         columns = self.tasks.columns
-        names, indexes = columns["task_name"], columns["map_index"]
-        ids = columns["id"]
-        keys = [f"map:{names[i]}" if indexes[i] is not None else f"run:{ids[i]}" for i in range(len(ids))]
-        if len(set(keys)) > MAX_NODES:
-            keys = [f"task:{name}" for name in names]
-        nodes: dict[str, GraphNode] = {}
-        node_of: list[int] = [0] * len(keys)
-        position: dict[str, int] = {}
-        for i in self.order_by_start():
-            key = keys[i]
-            number = position.get(key)
-            if number is None:
-                number = position[key] = len(nodes)
-                single = key.startswith("run:")
-                nodes[key] = GraphNode(
-                    key=key, id=f"n{number}", task_name=str(names[i]),
-                    label=str(columns["name"][i]) if single else str(names[i]),
-                    grouped=not single, first_start=self._start_of(i),
-                    task_run_id=str(ids[i]) if single else None,
-                )
-            node_of[i] = number
-        node_list = list(nodes.values())
-        types, states = columns["state_type"], columns["state_name"]
-        for i, number in enumerate(node_of):
-            node = node_list[number]
-            node.count += 1
-            node.by_type[types[i]] += 1
-            node.by_name[states[i]] += 1
+        names, indexes, ids = columns["task_name"], columns["map_index"], columns["id"]
+        if None not in indexes:  # every run is mapped: one node per task name (keys are the names)
+            keys, prefix = names, "map:"
+        else:
+            keys = [f"map:{n}" if m is not None else f"run:{i}" for n, m, i in zip(names, indexes, ids)]
+            prefix = ""
+            if len(set(keys)) > MAX_NODES:
+                keys, prefix = names, "task:"
+        first: dict[str, int] = {}
+        for i in self.order_by_start():  # first run of each node, in start order
+            if keys[i] not in first:
+                first[keys[i]] = i
+        nodes: list[GraphNode] = []
+        number: dict[str, int] = {}
+        for key, i in first.items():
+            single = not prefix and key.startswith("run:")
+            number[key] = len(nodes)
+            nodes.append(GraphNode(
+                key=prefix + str(key), id=f"n{len(nodes)}", task_name=str(names[i]),
+                label=str(columns["name"][i]) if single else str(names[i]),
+                grouped=not single, first_start=self._start_of(i), task_run_id=str(ids[i]) if single else None,
+            ))  # fmt: skip
+        per_key = Counter(keys)
+        for key, count in per_key.items():
+            nodes[number[key]].count = count
+        for column, counter in ((columns["state_type"], "by_type"), (columns["state_name"], "by_name")):
+            if column and column.count(column[0]) == len(column):  # one state for the whole run (in C)
+                for key, count in per_key.items():
+                    getattr(nodes[number[key]], counter)[column[0]] += count
+                continue
+            for (key, value), count in Counter(zip(keys, column)).items():
+                getattr(nodes[number[key]], counter)[value] += count
         edges: dict[tuple[int, int], None] = {}
         where = self.tasks.position
         for upstream, downstream in self.tasks.edges:
             a, b = where(upstream), where(downstream)
-            if a is not None and b is not None and node_of[a] != node_of[b]:
-                edges[(node_of[a], node_of[b])] = None
-        return Graph(node_list, list(edges))
+            if a is not None and b is not None and keys[a] != keys[b]:
+                edges[(number[keys[a]], number[keys[b]])] = None
+        return Graph(nodes, list(edges))
 
     # -- timeline -------------------------------------------------------------------
 
@@ -270,25 +277,33 @@ class RunView:
     def _build_timeline(self) -> Timeline:
         columns = self.tasks.columns
         starts, ends = columns["started_at"], columns["ended_at"]
-        order = [i for i in self.order_by_start() if _number(starts[i]) and _number(ends[i])]
+        order = self.order_by_start()
+        if None in starts or None in ends:
+            order = [i for i in order if _number(starts[i]) and _number(ends[i])]
         begin = self.run.started_at
         finish = self.run.ended_at or time.time()
         if order:
             begin = min(begin, starts[order[0]])
-            finish = max(finish, max(ends[i] for i in order))
+            finish = max(finish, max(ends) if None not in ends else max(ends[i] for i in order))
         if len(order) <= LANE_PER_RUN_LIMIT:
             lanes = [Lane(str(columns["name"][i]), 1, None, [[self._bar(i)]]) for i in order]
             return Timeline(begin, finish, lanes, len(order), len(order))
-        by_task: dict[str, list[int]] = {}
         names = columns["task_name"]
-        for i in order:
-            by_task.setdefault(names[i], []).append(i)
+        by_task: dict[str, list[int]] = {}
+        if names.count(names[0]) == len(names):  # one task (one big map): no grouping loop
+            by_task[names[0]] = order
+        else:
+            for i in order:
+                by_task.setdefault(names[i], []).append(i)
         per_lane = max(30, TIMELINE_BARS // max(len(by_task), 1))
+        types = columns["state_type"]
+        any_failed = any(self.counts_by_type().get(kind) for kind in FAILED_TYPES)
+        failed = (lambda i: types[i] in FAILED_TYPES) if any_failed else None
         lanes, drawn = [], 0
         for name, members in by_task.items():
-            chosen = _sample(members, per_lane, lambda i: columns["state_type"][i] in FAILED_TYPES)
+            chosen = _sample(members, per_lane, failed)
             drawn += len(chosen)
-            span = Bar(starts[members[0]], max(ends[i] for i in members), "SPAN", "")
+            span = Bar(starts[members[0]], max(map(ends.__getitem__, members)), "SPAN", "")
             bars = [self._bar(i) for i in chosen]
             lanes.append(Lane(str(name), len(members), span, _pack_rows(bars), sampled=len(chosen) < len(members)))
         return Timeline(begin, finish, lanes, drawn, len(order))
@@ -304,11 +319,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float))
 
 
-def _sample(members: list[int], limit: int, keep: Callable[[int], bool]) -> list[int]:
+def _sample(members: list[int], limit: int, keep: Callable[[int], bool] | None) -> list[int]:
     """At most ``limit`` of ``members`` spread evenly, failed ones first kept (in order)."""
     if len(members) <= limit:
         return members
-    kept = [i for i in members if keep(i)][: limit // 4]
+    kept = list(itertools.islice(filter(keep, members), limit // 4)) if keep else []
     room = limit - len(kept)
     step = len(members) / room
     chosen = set(kept) | {members[int(k * step)] for k in range(room)}

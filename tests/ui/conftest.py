@@ -1,6 +1,6 @@
 """Fixtures for the web view tests: a history made by real flows, served by a real server.
 
-The flows (``flows.py``) run once per session in this process, writing to
+The flows (``ui_flows.py``) run once per session in this process, writing to
 their own database; one uvicorn server on an ephemeral port serves it to
 every HTTP test and to the browser. Tests that need other data (paging
 over many runs, a live run, a token) make their own database or server.
@@ -8,50 +8,25 @@ over many runs, a live run, a token) make their own database or server.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("starlette", reason="the web view needs legato[ui]")
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flows  # noqa: E402  (the test flows, importable by subprocesses too)
+import ui_flows as flows  # noqa: E402  (the test flows, importable by subprocesses too)
+from ui_support import HERE, History, database  # noqa: E402
 
 from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV  # noqa: E402
 from legato.history import list_runs  # noqa: E402
 from legato.ui import create_app  # noqa: E402
-from serving import ServerThread  # noqa: E402
-
-
-@dataclass
-class History:
-    db: Path
-    squares: str  # run ids
-    nightly: str
-    xss: str
-    slow: str
-
-
-@contextlib.contextmanager
-def database(path: Path) -> Iterator[Path]:
-    """Flows called inside the block record to ``path``."""
-    previous = os.environ.get("LEGATO_DATABASE")
-    os.environ["LEGATO_DATABASE"] = str(path)
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop("LEGATO_DATABASE", None)
-        else:
-            os.environ["LEGATO_DATABASE"] = previous
+from ui_serving import ServerThread  # noqa: E402
 
 
 def _latest(db: Path, flow_name: str) -> str:
@@ -64,7 +39,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     with database(db):
         flows.squares(20)
         flows.squares(40)
-        os.environ[ENTRYPOINT_ENV] = f"{HERE / 'flows.py'}:nightly"  # as `legato run` leaves it
+        os.environ[ENTRYPOINT_ENV] = f"{HERE / 'ui_flows.py'}:nightly"  # as `legato run` leaves it
         os.environ[CLI_PARAMETERS_ENV] = json.dumps({"source": "warehouse"})
         with pytest.raises(ConnectionError):
             flows.nightly(source="warehouse")
@@ -82,7 +57,7 @@ def server(history: History) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="session")
 def browser():  # type: ignore[no-untyped-def]
-    from browser import require_browser, start_browser, stop_browser
+    from ui_browser import require_browser, start_browser, stop_browser
 
     require_browser()
     driver = start_browser()

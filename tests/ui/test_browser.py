@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HERE, History
-from serving import ServerThread
+from ui_support import HERE, History
+from ui_serving import ServerThread
 
 from legato.history import list_runs
 from legato.ui import create_app
@@ -115,7 +115,7 @@ def test_xss_payload_is_shown_as_text_and_never_runs(browser, server, history: H
 def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path, screenshots: Path) -> None:
     db = tmp_path / "live.db"
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import flows\n"
+        "import sys; sys.path.insert(0, sys.argv[1]); import ui_flows as flows\n"
         "from legato.runners import ThreadPoolTaskRunner\n"
         "flows.slow_map.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(20, 0.3)\n"
     )

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-import flows
-from conftest import History, database
-from serving import ServerThread, request
+import ui_flows as flows
+from ui_support import History, database
+from ui_serving import ServerThread, request
 
 from legato.history import list_runs
 from legato.ui import create_app

@@ -13,8 +13,8 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from conftest import History
-from serving import ServerThread, request
+from ui_support import History
+from ui_serving import ServerThread, request
 
 from legato import ui
 from legato.ui import create_app, extensions

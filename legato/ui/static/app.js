@@ -85,6 +85,7 @@
     autosubmit();
     liveRuns();
     liveRun();
+    document.body.dataset.readyAt = String(Math.round(performance.now()));  // ms since navigation began
     document.body.dataset.ready = "1";
   });
 })();
