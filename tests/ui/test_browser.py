@@ -56,7 +56,7 @@ def test_runs_page_shows_the_runs(browser, server, history: History, screenshots
     assert len(rows) == 5
     text = browser.find_element("tag name", "main").text
     assert "nightly" in text and "Failed" in text and "6 failed" in text
-    browser.save_screenshot(str(screenshots / "runs.png"))
+    shoot(browser, browser.find_element("tag name", "main"), screenshots / "runs.png")
 
 
 def test_failed_run_shows_its_error(browser, server, history: History) -> None:
@@ -112,7 +112,7 @@ def test_xss_payload_is_shown_as_text_and_never_runs(browser, server, history: H
     assert '<img src=x onerror="window.__xss=2">' in css(browser, "pre.traceback")[0].text
 
 
-def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path, screenshots: Path) -> None:
+def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import ui_flows as flows\n"
@@ -142,7 +142,6 @@ def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path, scree
                 time.sleep(0.2)
             wait_for(browser, lambda d: css(d, "g.node[data-count='20']"))
             assert browser.execute_script("return window.__same_page === true")  # updated in place
-            browser.save_screenshot(str(screenshots / "live.png"))
     finally:
         flow.wait(timeout=30)
     counts = [int(value) for value in dict.fromkeys(seen)]

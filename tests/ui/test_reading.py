@@ -85,3 +85,14 @@ def test_percentiles_and_failure_rate() -> None:
     stats = flow_stats("f", [run("COMPLETED", 1.0), run("COMPLETED", 3.0), run("FAILED", 9.0), run("RUNNING", None)])
     assert stats.p50 == 1.0 and stats.p95 == 3.0
     assert stats.failure_rate == 1 / 3 and stats.running == 1
+
+
+def test_readme_web_view_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Web view", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        namespace: dict[str, object] = {}
+        exec(compile(block, "README.md", "exec"), namespace)
+        assert callable(namespace["app"])
