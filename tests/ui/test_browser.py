@@ -117,10 +117,11 @@ def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path) -> No
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import ui_flows as flows\n"
         "from legato.runners import ThreadPoolTaskRunner\n"
-        "flows.slow_map.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(20, 0.3)\n"
+        "flows.gated_map.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(20, 0.3, sys.argv[2])\n"
     )
+    gate = tmp_path / "go"
     env = {**os.environ, "LEGATO_DATABASE": str(db), "LEGATO_PROGRESS": "0"}
-    flow = subprocess.Popen([sys.executable, "-c", script, str(HERE)], env=env,
+    flow = subprocess.Popen([sys.executable, "-c", script, str(HERE), str(gate)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + WAIT
@@ -128,8 +129,14 @@ def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path) -> No
             time.sleep(0.05)
         run_id = list_runs(db=db)[0].id
         with ServerThread(create_app(db)) as server:
+            runs_tab = browser.current_window_handle
+            open_page(browser, f"{server.url}/runs")
+            assert css(browser, "#runs-table [data-live='1']")  # a run in progress: the table refreshes
+            browser.execute_script("window.__same_page = true")
+            browser.switch_to.new_window("tab")
             open_page(browser, f"{server.url}/runs/{run_id}")
             browser.execute_script("window.__same_page = true")
+            gate.touch()  # the flow's tasks start now, with both pages open
             seen: list[str] = []
             while time.monotonic() < deadline + WAIT:  # read in one script: the sections are swapped live
                 finished, state = browser.execute_script(
@@ -142,8 +149,15 @@ def test_a_running_flow_updates_without_reloading(browser, tmp_path: Path) -> No
                 time.sleep(0.2)
             wait_for(browser, lambda d: css(d, "g.node[data-count='20']"))
             assert browser.execute_script("return window.__same_page === true")  # updated in place
+            final_count = css(browser, "[data-field='finished']")[0].text
+            browser.close()
+            browser.switch_to.window(runs_tab)
+            wait_for(browser, lambda d: not css(d, "#runs-table [data-live='1']"))
+            assert "Completed" in css(browser, "#runs-table tbody tr")[0].text
+            assert browser.execute_script("return window.__same_page === true")
     finally:
-        flow.wait(timeout=30)
+        gate.touch()  # never leave the flow waiting
+        flow.wait(timeout=60)
     counts = [int(value) for value in dict.fromkeys(seen)]
     assert counts == sorted(counts) and len(counts) >= 3, seen  # it grew while the flow ran
-    assert css(browser, "[data-field='finished']")[0].text == "20"
+    assert final_count == "20"

@@ -107,3 +107,21 @@ def big_map(n: int = 200_000) -> int:
 def noop_flow(i: int) -> int:
     """The smallest flow: one run in the history."""
     return i
+
+
+@task
+def gated_item(x: int, delay: float, gate: str) -> int:
+    """Waits (at most 60 s) until the file ``gate`` exists, then takes ``delay`` seconds."""
+    import os
+
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(delay)
+    return x
+
+
+@flow(task_runner="threads")
+def gated_map(n: int, delay: float, gate: str) -> int:
+    """A map that starts its work when the test says so (by creating ``gate``)."""
+    return sum(f.result() for f in gated_item.map(range(n), delay, gate))
