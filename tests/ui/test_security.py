@@ -149,3 +149,17 @@ def test_state_changing_requests_need_the_csrf_token(history: History, with_post
         same = {**form, "X-CSRF-Token": csrf, "Origin": server.url, "Sec-Fetch-Site": "same-origin"}
         assert post(b"schedule=hourly", same).body == "paused hourly"
         assert request(server.url, "/schedules/pause").status == 405  # GET changes nothing
+
+
+def test_an_extension_section_on_a_run_page_is_escaped_unless_it_is_markup(history: History) -> None:
+    from markupsafe import Markup, escape
+
+    extensions.add_run_section("Artifacts", lambda request, run: f"<b>{run.name}</b> <script>x()</script>")
+    extensions.add_run_section("Links", lambda request, run: Markup("<a href='/flows'>{}</a>").format(escape(run.flow_name)))
+    try:
+        with ServerThread(create_app(history.db)) as server:
+            body = request(server.url, f"/runs/{history.squares}").body
+    finally:
+        extensions.clear()
+    assert "<h2>Artifacts</h2>" in body and "&lt;script&gt;x()&lt;/script&gt;" in body and "<script>x()" not in body
+    assert "<a href='/flows'>squares</a>" in body
