@@ -18,10 +18,10 @@ from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from legato.ui import extensions, format
+from legato.ui import extensions, formatting
 from legato.ui.runview import RunCache
 from legato.ui.security import Guard, csrf_token
 
@@ -93,7 +93,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(format.TEMPLATE_GLOBALS)
+    env.globals.update(formatting.TEMPLATE_GLOBALS)
     env.filters["e"] = escape
     return env
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from legato.history.errors import AmbiguousRunId, RunNotFound
 from legato.history.query import flow_names, log_page, recent_runs_by_flow, search_runs
-from legato.ui import extensions, format
+from legato.ui import extensions, formatting
 from legato.ui.app import render
 from legato.ui.layout import layout_graph, layout_timeline
 from legato.ui.runview import RunView
@@ -43,7 +43,7 @@ def home(request: Request) -> Response:
 
 def runs(request: Request) -> Response:
     query = request.query_params
-    state = _choice(query.get("state"), format.STATE_TYPES)
+    state = _choice(query.get("state"), formatting.STATE_TYPES)
     since = _choice(query.get("since"), tuple(SINCE))
     page = _page_number(query.get("page"))
     text = (query.get("q") or "").strip()[:100] or None
@@ -88,7 +88,7 @@ def run_status(request: Request) -> Response:
     logs = log_page(run_record.id, limit=1, db=_db(request)).total
     return JSONResponse({
         "id": run_record.id, "state_type": run_record.state_type, "state_name": run_record.state_name,
-        "running": run_record.state_type == "RUNNING", "duration": format.run_duration(run_record),
+        "running": run_record.state_type == "RUNNING", "duration": formatting.run_duration(run_record),
         "finished": len(view.tasks), "failed": sum(view.counts_by_type().get(k, 0) for k in ("FAILED", "CRASHED")),
         "counts": dict(view.counts_by_name()), "logs": logs,
         "version": f"{'-'.join(map(str, view.version))}-{logs}",
@@ -123,13 +123,13 @@ def flows(request: Request) -> Response:
 
 def _run_context(request: Request, view: RunView) -> dict[str, Any]:
     query = request.query_params
-    state = _choice(query.get("tstate"), format.STATE_TYPES)
+    state = _choice(query.get("tstate"), formatting.STATE_TYPES)
     task = query.get("task") or None
     text = (query.get("tq") or "").strip()[:100] or None
     tpage = _page_number(query.get("tpage"))
-    level = _choice(query.get("level"), format.LEVELS)
+    level = _choice(query.get("level"), formatting.LEVELS)
     lpage = _page_number(query.get("lpage"))
-    levels = format.LEVELS[format.LEVELS.index(level):] if level else None
+    levels = formatting.LEVELS[formatting.LEVELS.index(level):] if level else None
     page = view.page(state=state, task=task, text=text, offset=(tpage - 1) * TASKS_PER_PAGE, limit=TASKS_PER_PAGE)
     logs = log_page(view.run.id, levels=levels, limit=LOGS_PER_PAGE, offset=(lpage - 1) * LOGS_PER_PAGE, db=_db(request))
     graph = view.graph()
