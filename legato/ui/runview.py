@@ -158,8 +158,8 @@ class RunView:
 
     def errors(self, limit: int = 5) -> list[TaskRunRecord]:
         """The first failed task runs with an error, in start order."""
-        positions = sorted(self.tasks.errors, key=lambda i: self._start_of(i))[:limit]
-        return [self.tasks.record(i) for i in positions]
+        positions = self._cached("errors", lambda: sorted(self.tasks.errors, key=self._start_of))
+        return [self.tasks.record(i) for i in positions[:limit]]
 
     # -- order and paging -----------------------------------------------------------
 
