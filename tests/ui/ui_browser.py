@@ -19,7 +19,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1400,1000", "--hide-scrollbars",
+    "--disable-dev-shm-usage", "--window-size=1400,1000", "--hide-scrollbars",
 )  # fmt: skip
 
 
