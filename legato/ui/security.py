@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,7 +117,8 @@ class Guard:
 
     async def _set_cookie_and_redirect(self, scope: Scope, query: list[tuple[str, str]], send: Send) -> None:
         rest = urlencode([(name, value) for name, value in query if name != "token"])
-        location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+        path = "/" + str(scope["path"]).lstrip("/")  # never "//host": that would leave this site
+        location = quote(path, safe="/") + (f"?{rest}" if rest else "")
         cookie = f"{COOKIE}={self._cookie_value}; HttpOnly; SameSite=Strict; Path=/"
         await send({"type": "http.response.start", "status": 303, "headers": [
             (b"location", location.encode("latin-1", "replace")), (b"set-cookie", cookie.encode()),

@@ -75,11 +75,11 @@ def serve(
     out: TextIO = sys.stderr,
 ) -> None:
     """Run the web view until interrupted."""
+    required = settle_token(host, token)  # refuse an unsafe address before importing the web stack
     import uvicorn
 
     from legato.ui.app import create_app
 
-    required = settle_token(host, token)
     app = create_app(db, token=required, loopback_only=is_loopback(host))
     url = address(host, port, required)
     print(f"legato ui: serving the run history on {url}", file=out)

@@ -58,6 +58,11 @@ def test_the_token_in_the_address_sets_a_cookie_and_leaves_the_address(guarded) 
     assert request(guarded.url, "/runs?state=failed", headers={"Cookie": value}).status == 200
 
 
+def test_the_token_redirect_stays_on_this_site(guarded) -> None:
+    reply = request(guarded.url, f"//attacker.example/x?token={TOKEN}")
+    assert reply.status == 303 and reply.headers["location"] == "/attacker.example/x"
+
+
 def test_on_loopback_only_loopback_host_names_are_answered(server) -> None:
     assert request(server.url, "/runs", headers={"Host": "localhost:4200"}).status == 200
     assert request(server.url, "/runs", headers={"Host": "[::1]:4200"}).status == 200
