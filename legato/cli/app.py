@@ -191,6 +191,9 @@ from legato.cli.stats import stats_command  # noqa: E402
 app.add_typer(artifacts_app, name="artifacts")
 
 app.command("stats")(stats_command)
+from legato.cli.ui import ui as _ui  # noqa: E402  (the web view: legato[ui])
+
+app.command("ui")(_ui)
 
 
 # -- the one place errors become exit codes ------------------------------------------

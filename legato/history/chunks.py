@@ -118,6 +118,24 @@ def unpack(blob: bytes) -> tuple[Iterator[dict[str, Any]], list[tuple[str, str]]
     return runs(), [(upstream, downstream) for upstream, downstream in data.get("edges", ())]
 
 
+def unpack_columns(
+    blob: bytes,
+) -> tuple[dict[str, list[Any]], dict[int, str], dict[int, list[str]], list[tuple[str, str]]]:
+    """A packed chunk as its columns (one list per :data:`ROW_FIELDS` name), errors, tags and edges.
+
+    For readers of big runs (the web view): no object per task run is made,
+    so 200,000 runs unpack in tens of milliseconds.
+    """
+    data = msgpack.unpackb(blob, strict_map_key=False)
+    count = data.get("n", 0)
+    columns = {
+        name: column if isinstance(column, list) else [column["all"]] * count
+        for name, column in zip(ROW_FIELDS, data["columns"])
+    }
+    edges = [(upstream, downstream) for upstream, downstream in data.get("edges", ())]
+    return columns, dict(data.get("errors", {})), dict(data.get("tags", {})), edges
+
+
 def _unpacked_column(column: Any, count: int) -> Iterable[Any]:
     if not isinstance(column, dict):
         return column
@@ -144,4 +162,4 @@ def _storable(value: Any) -> Any:
     return safe_repr(value, limit=10_000)
 
 
-__all__ = ["FORMAT", "ROW_FIELDS", "Chunk", "unpack"]
+__all__ = ["FORMAT", "ROW_FIELDS", "Chunk", "unpack", "unpack_columns"]

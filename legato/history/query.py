@@ -18,7 +18,7 @@ import dataclasses
 import json
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +180,198 @@ def edges(run_id: str, *, db: PathLike | None = None) -> list[tuple[str, str]]:
         return list(found)
 
 
+# -- reading for big runs and pages (the web view) ----------------------------------
+
+
+@dataclass
+class TaskRunColumns:
+    """The task runs of one flow run as columns (``columns[name][i]`` for :data:`chunks.ROW_FIELDS`).
+
+    What a page over a 200,000-task run needs: no object per task run.
+    ``last_rowid`` is the last chunk read, so a reader of a running flow can
+    ask for what came after it (:func:`task_run_columns` with ``after``) and
+    :meth:`extend` its copy. A task run recorded twice keeps its later record.
+    """
+
+    flow_run_id: str
+    columns: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in chunks.ROW_FIELDS})
+    errors: dict[int, str] = field(default_factory=dict)
+    tags: dict[int, list[str]] = field(default_factory=dict)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    last_rowid: int = 0
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    def position(self, task_run_id: str) -> int | None:
+        """Where a task run is in the columns, or None."""
+        return self._index.get(task_run_id)
+
+    def record(self, i: int) -> TaskRunRecord:
+        """Task run ``i`` as a record."""
+        fields = {name: self.columns[name][i] for name in chunks.ROW_FIELDS}
+        return TaskRunRecord(
+            flow_run_id=self.flow_run_id, error=self.errors.get(i), tags=list(self.tags.get(i, ())), **fields
+        )
+
+    def extend(self, other: TaskRunColumns) -> None:
+        """Add the runs of ``other`` (read after this one); a run seen again is replaced."""
+        offset = len(self)
+        if len(self._index) != offset:
+            self._index = dict(zip(self.columns["id"], range(offset)))
+        for name, column in self.columns.items():
+            column.extend(other.columns[name])
+        self.errors.update((offset + i, text) for i, text in other.errors.items())
+        self.tags.update((offset + i, value) for i, value in other.tags.items())
+        self.edges.extend(other.edges)
+        self.last_rowid = max(self.last_rowid, other.last_rowid)
+        self._index.update(zip(other.columns["id"], range(offset, len(self))))  # a later position wins
+        if len(self._index) < len(self):
+            self._drop_replaced()
+
+    def _drop_replaced(self) -> None:
+        keep = sorted(self._index.values())
+        renumber = {old: new for new, old in enumerate(keep)}
+        for name in self.columns:
+            column = self.columns[name]
+            self.columns[name] = [column[i] for i in keep]
+        self.errors = {renumber[i]: text for i, text in self.errors.items() if i in renumber}
+        self.tags = {renumber[i]: value for i, value in self.tags.items() if i in renumber}
+        self._index = dict(zip(self.columns["id"], range(len(keep))))
+
+
+def task_run_columns(run_id: str, *, after: int = 0, db: PathLike | None = None) -> TaskRunColumns:
+    """The task runs of a flow run as columns, from the chunks written after rowid ``after``."""
+    with _reading(db) as conn:
+        full_id = _resolve_or_raise(conn, run_id)
+        result = TaskRunColumns(full_id, last_rowid=after)
+        rows = conn.execute(
+            "SELECT rowid, data FROM task_run_chunks WHERE flow_run_id = ? AND rowid > ? ORDER BY rowid",
+            (full_id, after),
+        ).fetchall()
+    for rowid, blob in rows:
+        columns, errors, tags, links = chunks.unpack_columns(blob)
+        offset = len(result)
+        for name, column in result.columns.items():
+            column.extend(columns[name])
+        result.errors.update((offset + i, text) for i, text in errors.items())
+        result.tags.update((offset + i, value) for i, value in tags.items())
+        result.edges.extend(links)
+        result.last_rowid = rowid
+    result._index = dict(zip(result.columns["id"], range(len(result))))  # a later position wins
+    if len(result._index) < len(result):  # a task run recorded twice: keep its later record
+        result._drop_replaced()
+    return result
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of flow runs and how many match in all."""
+
+    runs: list[FlowRunRecord]
+    total: int
+
+
+def search_runs(
+    *,
+    status: str | None = None,
+    flow: str | None = None,
+    since: float | None = None,
+    text: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    db: PathLike | None = None,
+) -> RunPage:
+    """Flow runs newest first, filtered; ``text`` matches an id prefix or part of a run's name."""
+    where, args = [], []
+    if status is not None:
+        where.append("f.state_type = ?")
+        args.append(_state_type(status))
+    if flow is not None:
+        where.append("f.flow_name = ?")
+        args.append(flow)
+    if since is not None:
+        where.append("f.started_at >= ?")
+        args.append(float(since))
+    if text:
+        where.append("(substr(f.id, 1, ?) = ? OR instr(lower(f.name), ?) > 0)")
+        args += [len(text), text, text.lower()]
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    with _reading(db) as conn:
+        if conn is None:
+            return RunPage([], 0)
+        crashed = _settle_crashes(conn)
+        total = conn.execute(f"SELECT COUNT(*) FROM flow_runs f{clause}", args).fetchone()[0]
+        sql = f"{_FLOW_SELECT}{clause} ORDER BY f.started_at DESC, f.rowid DESC LIMIT ? OFFSET ?"
+        rows = conn.execute(sql, [*args, max(int(limit), 1), max(int(offset), 0)])
+        return RunPage([_patched(_flow_run(row), crashed) for row in rows], total)
+
+
+def flow_names(*, db: PathLike | None = None) -> list[str]:
+    """The names of every flow with a recorded run, sorted."""
+    with _reading(db) as conn:
+        if conn is None:
+            return []
+        return [row[0] for row in conn.execute("SELECT DISTINCT flow_name FROM flow_runs ORDER BY flow_name")]
+
+
+def recent_runs_by_flow(per_flow: int = 50, *, db: PathLike | None = None) -> dict[str, list[FlowRunRecord]]:
+    """Each flow's ``per_flow`` most recent runs, newest first, flows by name."""
+    sql = (
+        "SELECT * FROM (SELECT f.*, 0 AS task_count, 0 AS failed_task_count, ROW_NUMBER() OVER "
+        "(PARTITION BY f.flow_name ORDER BY f.started_at DESC, f.rowid DESC) AS position FROM flow_runs f) "
+        "WHERE position <= ? ORDER BY flow_name, position"
+    )
+    with _reading(db) as conn:
+        if conn is None:
+            return {}
+        crashed = _settle_crashes(conn)
+        found: dict[str, list[FlowRunRecord]] = {}
+        for row in conn.execute(sql, (max(int(per_flow), 1),)):
+            found.setdefault(row["flow_name"], []).append(_patched(_flow_run(row), crashed))
+        return found
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Log lines of a run (oldest first) with their row ids, and how many match in all."""
+
+    lines: list[tuple[int, RunLogLine]]
+    total: int
+
+
+def log_page(
+    run_id: str,
+    *,
+    levels: Iterable[str] | None = None,
+    task_run_id: str | None = None,
+    after: int = 0,
+    limit: int = 200,
+    offset: int = 0,
+    db: PathLike | None = None,
+) -> LogPage:
+    """A page of a run's log lines, optionally only some ``levels`` or one task run's."""
+    where, args = ["flow_run_id = ?", "rowid > ?"], [after]
+    if levels is not None:
+        wanted = [str(level).upper() for level in levels]
+        where.append(f"level IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+        args += wanted
+    if task_run_id is not None:
+        where.append("task_run_id = ?")
+        args.append(task_run_id)
+    with _reading(db) as conn:
+        full_id = _resolve_or_raise(conn, run_id)
+        clause = " AND ".join(where)
+        total = conn.execute(f"SELECT COUNT(*) FROM logs WHERE {clause}", [full_id, *args]).fetchone()[0]
+        rows = conn.execute(
+            "SELECT rowid, flow_run_id, task_run_id, ts, level, logger, message FROM logs "
+            f"WHERE {clause} ORDER BY ts, rowid LIMIT ? OFFSET ?",
+            [full_id, *args, max(int(limit), 1), max(int(offset), 0)],
+        )
+        return LogPage([(row[0], RunLogLine(*row[1:])) for row in rows], total)
+
+
 # -- internals ------------------------------------------------------------------
 
 _FLOW_SELECT = """SELECT f.*,
@@ -308,11 +500,19 @@ __all__ = [
     "FINAL_STATE_TYPES",
     "STATE_TYPES",
     "FlowRunRecord",
+    "LogPage",
     "RunLogLine",
+    "RunPage",
+    "TaskRunColumns",
     "TaskRunRecord",
     "edges",
+    "flow_names",
     "get_run",
     "list_runs",
+    "log_page",
+    "recent_runs_by_flow",
     "run_logs",
+    "search_runs",
+    "task_run_columns",
     "task_runs",
 ]
