@@ -188,26 +188,36 @@ def _count(summary: TaskRunsSummary, columns: Sequence[Sequence[Any]], kept: Seq
             groups.setdefault(str(tasks[index]), []).append(index)
     names, states, types_ = columns[_NAME], columns[_STATE], columns[_TYPE]
     starts, ends = columns[_START], columns[_END]
+    whole = len(groups) == 1 and len(kept) == len(names)  # the usual chunk: all of it, one task
     for task_name, indexes in groups.items():
         stats = summary.by_task.get(task_name)
         if stats is None:
             stats = summary.by_task[task_name] = TaskStats(task_name)
         stats.runs += len(indexes)
-        for state, count in Counter(states[i] or str(types_[i]).capitalize() for i in indexes).items():
-            stats.states[state] = stats.states.get(state, 0) + count
-        stats.durations.extend(_durations([starts[i] for i in indexes], [ends[i] for i in indexes]))
+        picked_states = states if whole else [states[i] for i in indexes]
+        for state, count in Counter(picked_states).items():
+            label = state or str(types_[indexes[picked_states.index(state)]]).capitalize()
+            stats.states[label] = stats.states.get(label, 0) + count
+        if whole:
+            stats.durations.extend(_durations(starts, ends))
+        else:
+            stats.durations.extend(_durations([starts[i] for i in indexes], [ends[i] for i in indexes]))
     summary.total += len(kept)
-    summary.name_width = max(summary.name_width, max(len(str(names[i])) for i in kept))
+    width = max(map(len, names)) if whole else max(len(str(names[i])) for i in kept)
+    summary.name_width = max(summary.name_width, width)
 
 
-def _durations(starts: list[Any], ends: list[Any]) -> list[float]:
+def _durations(starts: Sequence[Any], ends: Sequence[Any]) -> list[float]:
     try:
-        return [max(duration, 0.0) for duration in map(operator.sub, ends, starts)]
+        durations = list(map(operator.sub, ends, starts))
     except TypeError:  # a run that never started or ended: no duration
         return [
             max(end - start, 0.0) for start, end in zip(starts, ends)
             if isinstance(start, (int, float)) and isinstance(end, (int, float))
         ]  # fmt: skip
+    if durations and min(durations) < 0:  # a clock that stepped back
+        durations = [max(duration, 0.0) for duration in durations]
+    return durations
 
 
 def _start_key(columns: Sequence[Sequence[Any]], index: int) -> float:
