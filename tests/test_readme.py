@@ -17,7 +17,8 @@ The conventions (the README's Development section says the same):
   be the same from run to run; these words match any value of their kind:
   run ids (8 or 32 hex digits with a letter among them), dates
   (``2026-11-21``), times (``12:50:50``, ``12:50:50.120``), durations
-  (``0.10s``, ``12ms``, ``85µs``, ``3m 02s``), a word the table cut short
+  (``0.10s``, ``12ms``, ``85µs``, ``3m 02s``), generated run names
+  (``gentle-nocturne-403``: two words and three digits), a word the table cut short
   (ending in ``…``), and absolute paths (which match any path with the same
   last part). A line that is just ``...`` stands for any number of lines.
   A run id shown in one output and typed in a later command of the session
@@ -207,12 +208,14 @@ _KINDS = {
     "date": re.compile(r"\d{4}-\d{2}-\d{2}"),
     "time": re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d+)?"),
     "duration": re.compile(r"\d+(?:\.\d+)?(?:s|ms|µs)\+?|\d+m|\d+h|\d{2}s|\d{2}m"),
+    "name": re.compile(r"[a-z]+-[a-z]+-\d{3}"),
 }
 _ACTUAL = {
     "id": re.compile(r"[0-9a-f]{8}|[0-9a-f]{32}"),
     "date": _KINDS["date"],
     "time": _KINDS["time"],
     "duration": _KINDS["duration"],
+    "name": _KINDS["name"],
 }
 
 
