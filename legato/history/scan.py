@@ -69,6 +69,8 @@ class TaskStats:
     runs: int = 0
     states: dict[str, int] = field(default_factory=dict)
     durations: list[float] = field(default_factory=list)
+    #: when its first run started (summaries list task names in this order: the flow's order)
+    first_started: float = math.inf
 
     def percentile(self, fraction: float) -> float | None:
         """The duration ``fraction`` of the runs took at most (nearest rank), or None."""
@@ -83,7 +85,7 @@ class TaskStats:
 class TaskRunsSummary:
     """What :func:`scan` learned about the task runs of one flow run."""
 
-    by_task: dict[str, TaskStats] = field(default_factory=dict)
+    by_task: dict[str, TaskStats] = field(default_factory=dict)  # in the order their first runs started
     total: int = 0
     name_width: int = 0
     #: (chunk rowid, index in chunk) of records a later record of the same task run replaces
@@ -129,6 +131,7 @@ def scan(conn: sqlite3.Connection, flow_run_id: str, where: TaskFilter = TaskFil
             kept = [index for index in kept if where.matches(columns, index)]
         _count(summary, columns, kept)
         seen.update(ids)
+    summary.by_task = dict(sorted(summary.by_task.items(), key=lambda item: (item[1].first_started, item[0])))
     return summary
 
 
@@ -198,13 +201,19 @@ def _count(summary: TaskRunsSummary, columns: Sequence[Sequence[Any]], kept: Seq
         for state, count in Counter(picked_states).items():
             label = state or str(types_[indexes[picked_states.index(state)]]).capitalize()
             stats.states[label] = stats.states.get(label, 0) + count
-        if whole:
-            stats.durations.extend(_durations(starts, ends))
-        else:
-            stats.durations.extend(_durations([starts[i] for i in indexes], [ends[i] for i in indexes]))
+        picked_starts = starts if whole else [starts[i] for i in indexes]
+        stats.durations.extend(_durations(picked_starts, ends if whole else [ends[i] for i in indexes]))
+        stats.first_started = min(stats.first_started, _earliest(picked_starts))
     summary.total += len(kept)
     width = max(map(len, names)) if whole else max(len(str(names[i])) for i in kept)
     summary.name_width = max(summary.name_width, width)
+
+
+def _earliest(starts: Sequence[Any]) -> float:
+    try:
+        return min(starts, default=math.inf)
+    except TypeError:  # some never started
+        return min((start for start in starts if isinstance(start, (int, float))), default=math.inf)
 
 
 def _durations(starts: Sequence[Any], ends: Sequence[Any]) -> list[float]:
