@@ -30,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: options with a word for their value, flags bare
+    context_settings={"max_content_width": 100},
 )
 runs_app = typer.Typer(help="List and inspect recorded flow runs.", rich_markup_mode=None)
 app.add_typer(runs_app, name="runs")
@@ -57,17 +58,22 @@ def _console() -> Console:
 
 
 @app.callback(invoke_without_command=True)
-@runs_app.callback(invoke_without_command=True)
-def _help_without_command(
+def _main_callback(
     ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", help="Print legato's version and exit.", is_eager=True)
     ] = False,
 ) -> None:
-    """A group called without a command prints its help (exit 2, like click)."""
+    """``legato --version``; ``legato`` alone prints its help."""
     if version:
         print(f"legato {_version()}")
         raise typer.Exit(0)
+    _help_without_command(ctx)
+
+
+@runs_app.callback(invoke_without_command=True)
+def _help_without_command(ctx: typer.Context) -> None:
+    """A group called without a command prints its help (exit 2, like click)."""
     if ctx.invoked_subcommand is None:
         help_text = ctx.get_help()  # typer's rich help prints itself and returns ""
         if help_text:
@@ -112,7 +118,7 @@ def run(
 
 @app.command()
 def resume(run_id: RunId, runner: Runner = None, traceback: Traceback = False) -> None:
-    """Run a failed or crashed run's flow again, with its parameters and run key."""
+    """Run a failed or crashed run again, with its parameters and run key."""
     from legato.cli.running import resume_run
 
     code = resume_run(run_id, runner=runner, show_traceback=traceback)
