@@ -305,3 +305,9 @@ def test_the_harness_matches_varying_words_by_kind() -> None:
     assert match_lines(["nightly 20"], ["nightly 21"]) is None  # plain words and numbers are exact
     assert match_lines(["run 20261120"], ["run 2026112a"]) is None  # digits only: not an id
     assert match_lines(["a", "..."], ["a"]) is not None and match_lines(["a"], ["a", "b"]) is None
+
+
+def test_the_readme_has_examples_and_few_skips() -> None:
+    assert sum(block.language == "console" and not block.no_run for block in BLOCKS) >= 2
+    assert sum(block.language == "python" and not block.no_run and not block.file for block in BLOCKS) >= 2
+    assert sum(bool(block.no_run) for block in BLOCKS) <= max(2, len(BLOCKS) // 5), "no-run is for what cannot run here"
