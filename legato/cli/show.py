@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_TASK_LIMIT = 200
 #: ``runs logs`` prints this many lines unless told otherwise
 DEFAULT_LOG_LIMIT = 1000
+#: on a pipe, lines go out in bunches of this many (and the first at once)
+FLUSH_EVERY = 1000
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _MAX_NAME_WIDTH = 60
 
@@ -40,12 +42,16 @@ class Lines:
         self.console = console
         self.stream = stream or sys.stdout
         self.styled = console.is_terminal and not console.no_color
+        self.written = 0
 
     def __call__(self, line: Text | str = "") -> None:
         if self.styled:
             self.console.print(line, soft_wrap=True)
         else:
             self.stream.write((line.plain if isinstance(line, Text) else line) + "\n")
+            self.written += 1
+            if self.written == 1 or self.written % FLUSH_EVERY == 0:  # a pipe buffers: let the first lines out
+                self.stream.flush()
 
 
 def show_run(
