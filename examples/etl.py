@@ -21,6 +21,7 @@ from legato import flow, get_run_logger, task, unmapped
 def make_inputs(folder: str, files: int, rows: int) -> list[str]:
     """Write ``files`` CSV files of ``rows`` sales each (the 'source system')."""
     rng = random.Random(42)
+    Path(folder).mkdir(parents=True, exist_ok=True)  # `legato run ... --param folder=/tmp/etl-in` on a fresh machine
     paths = []
     for i in range(files):
         path = Path(folder) / f"sales-{i:03d}.csv"

@@ -75,7 +75,7 @@ def artifacts_table(records: list[Any], task_names: dict[str, str] | None = None
         table.add_column(column, no_wrap=column in ("created", by), overflow="fold" if column == "key" else "ellipsis")
     for record in records:
         if task_names is not None:
-            made_by = task_names.get(record.task_run_id or "", "-") if record.task_run_id else "(flow)"
+            made_by = task_names.get(record.task_run_id, record.task_run_id[:8]) if record.task_run_id else "(flow)"
         else:
             made_by = (record.flow_run_id or "-")[:8]
         table.add_row(Text(record.key or "-"), record.type, format_time(record.created_at), Text(made_by),

@@ -6,14 +6,20 @@ Everything that can go wrong here is the user's input, so every failure is a
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import hashlib
 import importlib.util
 import inspect
 import json
 import sys
+import types
+import typing
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any
 
@@ -50,6 +56,11 @@ def load_flow(entrypoint: Entrypoint) -> Any:
         flows = sorted(name for name, value in vars(module).items() if is_flow(value))
         listing = f"flows found: {', '.join(flows)}" if flows else "no flows found"
         raise UsageError(f"{entrypoint.path.name} has no flow named {entrypoint.attribute!r} ({listing})")
+    if is_task(found):
+        raise UsageError(
+            f"{entrypoint.attribute!r} in {entrypoint.path.name} is a task, not a flow: "
+            f"call it from a @flow and run that flow (legato run {entrypoint.path.name}:FLOW)"
+        )
     if not is_flow(found):
         raise UsageError(
             f"{entrypoint.attribute!r} in {entrypoint.path.name} is not a flow (decorate it with @flow)"
@@ -85,7 +96,12 @@ def load_module(path: Path) -> ModuleType:
 
 def is_flow(value: Any) -> bool:
     """Whether ``value`` looks like a legato flow (duck-typed: no engine import needed)."""
-    return callable(value) and hasattr(value, "fn") and hasattr(value, "with_options")
+    return callable(value) and hasattr(value, "fn") and hasattr(value, "with_options") and not is_task(value)
+
+
+def is_task(value: Any) -> bool:
+    """Whether ``value`` looks like a legato task: a flow has no ``submit`` or ``map``."""
+    return callable(value) and hasattr(value, "fn") and hasattr(value, "submit") and hasattr(value, "map")
 
 
 def parse_params(pairs: Iterable[str]) -> dict[str, str]:
@@ -100,13 +116,62 @@ def parse_params(pairs: Iterable[str]) -> dict[str, str]:
     return raw
 
 
-def decode_params(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Decode each raw value as JSON when it is valid JSON, else keep the string.
+def decode_params(raw: Mapping[str, Any], flow: Any = None) -> dict[str, Any]:
+    """Turn each raw ``--param`` text into the value the flow is called with.
 
-    ``n=3`` gives ``3``, ``xs=[1,2]`` a list, ``name=ada`` the string
-    ``"ada"``; the flow's type hints then coerce what remains.
+    The flow's type hints decide: a parameter annotated ``str`` (or another
+    type written as text: ``Path``, ``date``, ``datetime``, ``UUID``,
+    ``Decimal``, a ``Literal`` or ``Enum`` of strings, ``Optional`` of one of
+    these) gets the text as it is, so ``day=20261120`` stays ``"20261120"``.
+    Any other hint, or none, gets the text decoded as JSON when it is valid
+    JSON (``n=3`` gives ``3``, ``xs=[1,2]`` a list), else the text; the flow
+    then coerces what it gets with its hints.
     """
-    return {key: _decode(value) for key, value in raw.items()}
+    hints = parameter_hints(flow) if flow is not None else {}
+    return {
+        key: value if _is_text_hint(hints.get(key, _NO_HINT)) else _decode(value) for key, value in raw.items()
+    }
+
+
+_NO_HINT = object()
+_TEXT_TYPES = (str, PurePath, datetime.date, datetime.time, datetime.timedelta, uuid.UUID, decimal.Decimal)
+
+
+def parameter_hints(flow: Any) -> dict[str, Any]:
+    """The type hints of a flow's parameters; ``{}`` when they cannot be resolved."""
+    fn = getattr(flow, "fn", None)
+    if fn is None:
+        return {}
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # an unresolvable forward reference: fall back to what is written
+        try:
+            return {
+                name: p.annotation
+                for name, p in inspect.signature(fn).parameters.items()
+                if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)
+            }
+        except (TypeError, ValueError):
+            return {}
+
+
+def _is_text_hint(hint: Any) -> bool:
+    """Whether a parameter with this hint takes its ``--param`` text as it is."""
+    if hint is _NO_HINT or hint is Any:
+        return False
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _is_text_hint(typing.get_args(hint)[0])
+    if origin is typing.Literal:
+        return all(isinstance(choice, str) for choice in typing.get_args(hint))
+    if origin is typing.Union or origin is types.UnionType:
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return bool(members) and all(_is_text_hint(member) for member in members)
+    if isinstance(hint, type):
+        if issubclass(hint, enum.Enum):
+            return all(isinstance(member.value, str) for member in hint)
+        return issubclass(hint, _TEXT_TYPES) and not issubclass(hint, bool)
+    return False
 
 
 def check_arguments(flow: Any, params: Mapping[str, Any]) -> None:
@@ -149,4 +214,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-__all__ = ["Entrypoint", "check_arguments", "decode_params", "is_flow", "load_flow", "load_module", "parse_params"]
+__all__ = [
+    "Entrypoint",
+    "check_arguments",
+    "decode_params",
+    "is_flow",
+    "is_task",
+    "load_flow",
+    "load_module",
+    "parameter_hints",
+    "parse_params",
+]

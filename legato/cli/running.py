@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from legato.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from legato.cli.quiet import quiet_run_logs
 from legato.cli.loading import Entrypoint, check_arguments, decode_params, load_flow
 from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV
 from legato.core.errors import LegatoError, ParameterTypeError
@@ -43,7 +44,8 @@ def run_flow(
         if show_traceback and exc.__cause__ is not None:  # the file raised while importing
             traceback.print_exception(exc.__cause__, file=sys.stderr)
         raise
-    params = decode_params(raw_params)
+    quiet_run_logs()
+    params = decode_params(raw_params, flow)
     check_arguments(flow, params)
     flow = with_cli_options(flow, runner=runner, run_key=run_key)
 

@@ -110,14 +110,20 @@ def list_runs(
     db: PathLike | None = None,
 ) -> list[FlowRunRecord]:
     """The most recent flow runs first, optionally only those in state type
-    ``status`` (any case, e.g. ``"failed"``) or of flow ``flow``."""
+    ``status`` (any case, e.g. ``"failed"``) or of flow ``flow``.
+
+    ``flow`` matches a run's flow name or the function name its
+    ``legato run`` entrypoint names, ignoring case and treating ``_`` and
+    ``-`` alike: ``sales_etl`` finds the runs of flow ``sales-etl``.
+    """
     where, args = [], []
     if status is not None:
         where.append("f.state_type = ?")
         args.append(_state_type(status))
     if flow is not None:
-        where.append("f.flow_name = ?")
-        args.append(flow)
+        where.append(_FLOW_MATCH)
+        wanted = flow_name_key(flow)
+        args.extend([wanted, -(len(wanted) + 1), ":" + wanted])
     sql = _FLOW_SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
     sql += " ORDER BY f.started_at DESC, f.rowid DESC"
     if limit is not None and limit > 0:
@@ -379,6 +385,18 @@ _FLOW_SELECT = """SELECT f.*,
     (SELECT COALESCE(SUM(c.failed_count), 0) FROM task_run_chunks c WHERE c.flow_run_id = f.id)
         AS failed_task_count
     FROM flow_runs f"""
+
+
+#: a flow run's name, or its entrypoint's attribute, compared by flow_name_key
+_FLOW_MATCH = (
+    "(replace(lower(f.flow_name), '_', '-') = ?"
+    " OR substr(replace(lower(f.entrypoint), '_', '-'), ?) = ?)"
+)
+
+
+def flow_name_key(name: str) -> str:
+    """How flow names compare: any case, ``_`` and ``-`` alike."""
+    return name.strip().lower().replace("_", "-")
 
 
 def _chunk_blobs(conn: sqlite3.Connection, flow_run_id: str) -> list[bytes]:
