@@ -91,6 +91,8 @@ class WorkItem:
             args = fill_slots(args, values)
             kwargs = fill_slots(kwargs, values)
         task = self.task
+        # Tag limits (legato.scheduling.limits): a tagged attempt takes its slots before the function runs.
+        leases = _acquire_tag_slots(self.info.tags) if self.info.tags else None
         token = task_run_context.set(TaskRunContext(task, self.info, self.engine))
         try:
             if task.on_running:
@@ -103,9 +105,23 @@ class WorkItem:
             return result
         finally:
             task_run_context.reset(token)
+            if leases:
+                _release_tag_slots(leases)
 
     def __repr__(self) -> str:
         return f"WorkItem({self.info.name!r})"
+
+
+def _acquire_tag_slots(tags: tuple[str, ...]) -> list[str] | None:
+    from legato.scheduling.limits import acquire_tag_slots
+
+    return acquire_tag_slots(tags)
+
+
+def _release_tag_slots(leases: list[str]) -> None:
+    from legato.scheduling.limits import release
+
+    release(leases)
 
 
 def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
