@@ -31,6 +31,9 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List and inspect recorded flow runs.")
 app.add_typer(runs_app, name="runs")
+from legato.cli import schedules as _schedules  # noqa: E402  (serve, backfill, schedules, limits)
+
+_schedules.register(app)
 
 RunId = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="A run id, or any unique prefix of one.", show_default=False)
@@ -53,6 +56,8 @@ def _console() -> Console:
 
 @app.callback(invoke_without_command=True)
 @runs_app.callback(invoke_without_command=True)
+@_schedules.schedules_app.callback(invoke_without_command=True)
+@_schedules.limits_app.callback(invoke_without_command=True)
 def _help_without_command(ctx: typer.Context) -> None:
     """A group called without a command prints its help (exit 2, like click)."""
     if ctx.invoked_subcommand is None:
