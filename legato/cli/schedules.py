@@ -231,14 +231,21 @@ def schedules_show(
     """List a deployment's recent windows and what was decided for each."""
     from legato.scheduling.store import Store
 
+    from legato.scheduling.errors import DeploymentNotFound
+
     store = Store()
-    with _usage_errors():
-        d = store.deployment(name)
+    rows = store.windows(name, limit=limit)
+    try:
+        tz = store.deployment(name).timezone
+    except DeploymentNotFound as exc:
+        if not rows:  # a name only backfills used has windows but no deployment
+            raise UsageError(str(exc)) from exc
+        tz = "UTC"
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("window start", "state", "origin", "attempts", "run key", "error"):
         table.add_column(column, no_wrap=column != "error")
-    for w in store.windows(name, limit=limit):
-        table.add_row(_moment(w.start_dt, d.timezone), w.label, w.origin, str(w.attempts), w.run_key, w.error or "")
+    for w in rows:
+        table.add_row(_moment(w.start_dt, tz), w.label, w.origin, str(w.attempts), w.run_key, w.error or "")
     _console().print(table)
 
 

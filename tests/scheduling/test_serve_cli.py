@@ -1,0 +1,111 @@
+"""End to end: ``legato serve`` in subprocesses, killed and restarted, two at once; backfills.
+
+These run on the wall clock (one-second intervals), so they are the few slow
+tests of the package; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+import pytest
+from cli_support import FLOWS, history_runs, legato, start_server, stop, wait_for, windows
+
+
+def completed_keys(home):
+    return Counter(key for key, state in history_runs(home) if state == "COMPLETED")
+
+
+def assert_each_window_once(home, deployment):
+    rows = windows(home, deployment)
+    starts = [start for start, _, _ in rows]
+    assert starts == [starts[0] + i for i in range(len(starts))], "a window is missing"
+    assert {state for _, state, _ in rows} == {"COMPLETED"}, rows
+    done = completed_keys(home)
+    keys = [k for k in done if k and k.startswith(f"{deployment}@")]
+    assert len(keys) == len(rows) and all(done[k] == 1 for k in keys), done
+    return rows
+
+
+def test_a_killed_server_restarted_with_catchup_all_runs_every_window_exactly_once(tmp_path):
+    home = tmp_path
+    serve_args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.15"]
+    first = start_server(home, *serve_args)
+    try:
+        wait_for(lambda: sum(s == "COMPLETED" for _, s, _ in windows(home, "ticker")) >= 4, what="four windows")
+        wait_for(lambda: any(s == "RUNNING" for _, s, _ in windows(home, "ticker")), what="a running window")
+    finally:
+        stop(first, signal.SIGKILL)
+    killed = [start for start, state, _ in windows(home, "ticker") if state == "RUNNING"]
+    assert len(killed) == 1
+    time.sleep(2.2)  # down for two windows
+    second = start_server(home, *serve_args, "--catchup", "all", "--overlap", "queue")
+    try:
+        def caught_up() -> bool:
+            rows = windows(home, "ticker")
+            return all(s == "COMPLETED" for _, s, _ in rows) and rows[-1][0] >= killed[0] + 5
+
+        wait_for(caught_up, what="windows after the restart")
+    finally:
+        out = stop(second, signal.SIGTERM)
+    assert second.returncode == 0, out
+    rows = assert_each_window_once(home, "ticker")
+    resumed = [attempts for start, _, attempts in rows if start == killed[0]]
+    assert resumed == [2]  # the killed window ran again, once, under its run key
+    killed_key = f"ticker@{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(killed[0]))}Z"
+    assert (killed_key, "CRASHED") in history_runs(home)  # the history shows the killed run too
+
+
+@pytest.mark.slow
+def test_two_servers_of_one_deployment_run_each_window_once(tmp_path):
+    home = tmp_path
+    args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.05", "--overlap", "queue"]
+    servers = [start_server(home, *args) for _ in range(2)]
+    try:
+        wait_for(lambda: sum(s == "COMPLETED" for _, s, _ in windows(home, "ticker")) >= 6, what="six windows")
+    finally:
+        outputs = [stop(s) for s in servers]
+    assert all(s.returncode == 0 for s in servers), outputs
+    rows = assert_each_window_once(home, "ticker")
+    assert all(attempts == 1 for _, _, attempts in rows)
+
+
+def test_backfill_runs_each_day_once_and_a_second_backfill_runs_nothing(tmp_path):
+    home = tmp_path
+    log = home / "tasks.jsonl"
+    args = ["backfill", f"{FLOWS}:daily_etl", "--start", "2026-11-01", "--end", "2026-11-06", "--cron", "0 0 * * *",
+            "--param", "day={start:%Y-%m-%d}", "--max-parallel", "2"]  # fmt: skip
+    dry = legato(home, *args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("day='2026-11-0") == 5 and not log.exists()
+
+    failing = legato(home, *args, SCHED_TEST_LOG=str(log), SCHED_TEST_FAIL_DAYS="2026-11-03")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "4 completed, 1 failed" in failing.stdout
+    days = sorted(line.split('"day": "')[1][:10] for line in log.read_text().splitlines())
+    assert days == [f"2026-11-0{d}" for d in range(1, 6)]
+
+    log.unlink()
+    again = legato(home, *args, SCHED_TEST_LOG=str(log))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 completed, 4 done" in again.stdout
+    assert log.read_text().count('"day": "2026-11-03"') == 1 and len(log.read_text().splitlines()) == 1
+
+    log.unlink()
+    third = legato(home, *args, SCHED_TEST_LOG=str(log))
+    assert third.returncode == 0 and "5 done" in third.stdout and not log.exists()
+    ls = legato(home, "schedules", "show", "daily-etl")
+    assert ls.returncode == 0 and ls.stdout.count("Completed") == 5
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--cron", "61 * * * *")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: bad cron expression"), bad.stderr
+    both = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--cron", "* * * * *", "--interval", "5")
+    assert both.returncode == 2 and "exactly one of" in both.stderr
+    policy = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--interval", "5", "--catchup", "sometimes")
+    assert policy.returncode == 2 and "catchup must be one of" in policy.stderr
+    missing = legato(tmp_path, "schedules", "pause", "nope")
+    assert missing.returncode == 2 and "no deployment named 'nope'" in missing.stderr
