@@ -112,16 +112,20 @@ class WorkItem:
         return f"WorkItem({self.info.name!r})"
 
 
-def _acquire_tag_slots(tags: tuple[str, ...]) -> list[str] | None:
-    from legato.scheduling.limits import acquire_tag_slots
+_tag_limit_calls: Any = None  # (acquire_tag_slots, release) from legato.scheduling.limits, once a tagged task runs
 
-    return acquire_tag_slots(tags)
+
+def _acquire_tag_slots(tags: tuple[str, ...]) -> list[str] | None:
+    global _tag_limit_calls
+    if _tag_limit_calls is None:
+        from legato.scheduling.limits import acquire_tag_slots, release
+
+        _tag_limit_calls = (acquire_tag_slots, release)
+    return _tag_limit_calls[0](tags)
 
 
 def _release_tag_slots(leases: list[str]) -> None:
-    from legato.scheduling.limits import release
-
-    release(leases)
+    _tag_limit_calls[1](leases)
 
 
 def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
