@@ -124,7 +124,7 @@ def backfill(
     identical backfill runs nothing that completed (reported as done) and
     resumes what failed. Exit 1 if any window failed.
     """
-    from legato.scheduling.backfill import parse_moment, plan_windows, run_backfill
+    from legato.scheduling.backfills import parse_moment, plan_windows, run_backfill
     from legato.scheduling.deployments import to_deployment
 
     ep, flow, params = _load(entrypoint, param)
@@ -156,7 +156,7 @@ def backfill(
 
 
 def run_with_progress(flow: Any, deployment: str, windows: list[Any], max_parallel: int) -> list[Any]:
-    from legato.scheduling.backfill import run_backfill
+    from legato.scheduling.backfills import run_backfill
 
     if not sys.stderr.isatty():
         return run_backfill(flow, deployment, windows, max_parallel=max_parallel)
@@ -175,16 +175,20 @@ def _windows_table(windows: list[Any], *, ran: bool) -> Table:
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("window start", "end", "run key", "parameters") + (("status", "seconds", "error") if ran else ()):
-        table.add_column(column, no_wrap=column != "error")
+        table.add_column(column, no_wrap=column in ("window start", "end", "status"))
     styles = {"completed": "green", "done": "dim green", "failed": "red", "busy": "yellow"}
     for w in windows:
-        row = [w.start.isoformat(), w.end.isoformat(), w.run_key, _params_text(w.parameters)]
+        row = [_local(w.start), _local(w.end), w.run_key, _params_text(w.parameters)]
         if ran:
             status = "already done" if w.status == "done" else w.status
             row += [f"[{styles.get(w.status, '')}]{status}[/]", "" if w.seconds is None else f"{w.seconds:.2f}",
                     w.error or ""]  # fmt: skip
         table.add_row(*row)
     return table
+
+
+def _local(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M" + (":%S" if moment.second or moment.microsecond else "") + " %Z")
 
 
 def _params_text(params: dict[str, Any]) -> str:

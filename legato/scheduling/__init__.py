@@ -5,7 +5,7 @@
 * :mod:`.store`: deployments, windows and limits in ``$LEGATO_HOME/schedules.db``.
 * :mod:`.policies`: catch-up and overlap decisions, claiming windows.
 * :mod:`.server`: the serving loop behind ``flow.serve`` and ``legato.serve``.
-* :mod:`.backfill`: running every window of a span once.
+* :mod:`.backfills`: running every window of a span once.
 * :mod:`.limits`: ``concurrency``, ``rate_limit`` and tag limits.
 
 Importing this package imports neither ``cronsim`` nor ``dateutil``; they are
@@ -26,7 +26,7 @@ _LAZY = {
     "FakeClock": "legato.scheduling.clock",
     "SystemClock": "legato.scheduling.clock",
     "Clock": "legato.scheduling.clock",
-    "backfill": "legato.scheduling.backfill",
+    "backfill": "legato.scheduling.backfills",
     "concurrency": "legato.scheduling.limits",
     "rate_limit": "legato.scheduling.limits",
 }

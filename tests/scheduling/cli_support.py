@@ -86,3 +86,12 @@ def history_runs(home: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT run_key, state_type FROM flow_runs").fetchall()
     finally:
         conn.close()
+
+
+def in_process(capsys, *args):
+    """``legato ARGS`` in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    from legato.cli.app import run_app
+
+    code = run_app(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err

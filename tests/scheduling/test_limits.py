@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from cli_support import FLOWS, cli_env, legato
+from cli_support import FLOWS, cli_env, in_process
 
 import legato as lg
 from legato.scheduling import limits
@@ -118,9 +118,9 @@ def test_rate_limit_spaces_acquisitions(home):
         lg.rate_limit("not-a-limit", strict=True)
 
 
-def test_tag_limit_shared_by_two_flows_in_two_processes(home):
+def test_tag_limit_shared_by_two_flows_in_two_processes(home, capsys):
     log = home / "queries.jsonl"
-    assert legato(home, "limits", "set", "tag:db", "2").returncode == 0
+    assert in_process(capsys, "limits", "set", "tag:db", "2")[0] == 0
     env = cli_env(home, SCHED_TEST_LOG=str(log))
     runs = [
         subprocess.Popen([sys.executable, "-m", "legato.cli", "run", f"{FLOWS}:warehouse", "--param", "n=6"],
@@ -138,7 +138,7 @@ def test_tag_limit_shared_by_two_flows_in_two_processes(home):
         running += step
         peak = max(peak, running)
     assert peak <= 2
-    listing = legato(home, "limits", "ls")
-    assert "tag:db" in listing.stdout and listing.returncode == 0
+    code, listing, _ = in_process(capsys, "limits", "ls")
+    assert code == 0 and "tag:db" in listing
     limits.remove_limit("tag:db")
     assert limits.list_limits() == []

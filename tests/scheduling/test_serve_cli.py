@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from cli_support import FLOWS, history_runs, legato, start_server, stop, wait_for, windows
+from cli_support import FLOWS, history_runs, in_process, legato, start_server, stop, wait_for, windows
 
 
 def completed_keys(home):
@@ -76,14 +76,16 @@ def test_two_servers_of_one_deployment_run_each_window_once(tmp_path):
     assert all(attempts == 1 for _, _, attempts in rows)
 
 
-def test_backfill_runs_each_day_once_and_a_second_backfill_runs_nothing(tmp_path):
-    home = tmp_path
+def test_backfill_runs_each_day_once_and_a_second_backfill_runs_nothing(legato_home, capsys, monkeypatch):
+    home = legato_home
     log = home / "tasks.jsonl"
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("SCHED_TEST_LOG", str(log))
     args = ["backfill", f"{FLOWS}:daily_etl", "--start", "2026-11-01", "--end", "2026-11-06", "--cron", "0 0 * * *",
             "--param", "day={start:%Y-%m-%d}", "--max-parallel", "2"]  # fmt: skip
-    dry = legato(home, *args, "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("day='2026-11-0") == 5 and not log.exists()
+    code, out, err = in_process(capsys, *args, "--dry-run")
+    assert code == 0, err
+    assert out.count("day='2026-11-0") == 5 and not log.exists()
 
     failing = legato(home, *args, SCHED_TEST_LOG=str(log), SCHED_TEST_FAIL_DAYS="2026-11-03")
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -98,18 +100,22 @@ def test_backfill_runs_each_day_once_and_a_second_backfill_runs_nothing(tmp_path
     assert log.read_text().count('"day": "2026-11-03"') == 1 and len(log.read_text().splitlines()) == 1
 
     log.unlink()
-    third = legato(home, *args, SCHED_TEST_LOG=str(log))
-    assert third.returncode == 0 and "5 done" in third.stdout and not log.exists()
-    ls = legato(home, "schedules", "show", "daily-etl")
-    assert ls.returncode == 0 and ls.stdout.count("Completed") == 5
+    code, out, err = in_process(capsys, *args)
+    assert code == 0 and "5 done" in out and not log.exists(), out + err
+    code, out, _ = in_process(capsys, "schedules", "show", "daily-etl")
+    assert code == 0 and out.count("Completed") == 5
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    bad = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--cron", "61 * * * *")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: bad cron expression"), bad.stderr
-    both = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--cron", "* * * * *", "--interval", "5")
-    assert both.returncode == 2 and "exactly one of" in both.stderr
-    policy = legato(tmp_path, "serve", f"{FLOWS}:ticker", "--interval", "5", "--catchup", "sometimes")
-    assert policy.returncode == 2 and "catchup must be one of" in policy.stderr
-    missing = legato(tmp_path, "schedules", "pause", "nope")
-    assert missing.returncode == 2 and "no deployment named 'nope'" in missing.stderr
+def test_cli_errors_are_one_line(legato_home, capsys):
+    def error(*args):
+        code, _, err = in_process(capsys, *args)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+        return err
+
+    assert error("serve", f"{FLOWS}:ticker", "--cron", "61 * * * *").startswith("error: bad cron expression")
+    assert "exactly one of" in error("serve", f"{FLOWS}:ticker", "--cron", "* * * * *", "--interval", "5")
+    assert "catchup must be one of" in error("serve", f"{FLOWS}:ticker", "--interval", "5", "--catchup", "sometimes")
+    assert "bad parameters" in error("serve", f"{FLOWS}:ticker", "--interval", "5", "--param", "nope=1")
+    assert "no deployment named 'nope'" in error("schedules", "pause", "nope")
+    assert "no limit named 'nope'" in error("limits", "rm", "nope")
+    assert "give slots" in error("limits", "set", "x")

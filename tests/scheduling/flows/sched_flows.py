@@ -9,12 +9,9 @@ from pathlib import Path
 
 from legato import flow, task
 
-LOG = Path(os.environ.get("SCHED_TEST_LOG", "/dev/null"))
-
-
 def note(**fields) -> None:
-    """Append one JSON line (O_APPEND writes of one line do not interleave)."""
-    with open(LOG, "a") as out:
+    """Append one JSON line to $SCHED_TEST_LOG (O_APPEND writes of one line do not interleave)."""
+    with open(Path(os.environ.get("SCHED_TEST_LOG", "/dev/null")), "a") as out:
         out.write(json.dumps(fields) + "\n")
 
 
