@@ -142,3 +142,16 @@ def test_tag_limit_shared_by_two_flows_in_two_processes(home, capsys):
     assert code == 0 and "tag:db" in listing
     limits.remove_limit("tag:db")
     assert limits.list_limits() == []
+
+
+def test_tag_limit_on_the_process_runner(home, monkeypatch):
+    from legato.cli.loading import load_module
+
+    log = home / "process-queries.jsonl"
+    monkeypatch.setenv("SCHED_TEST_LOG", str(log))
+    limits.set_limit("tag:db", 1)
+    module = load_module(FLOWS)
+    assert module.warehouse.with_options(task_runner="processes")(n=4, seconds=0.05) == 6
+    events = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e["start"])
+    assert len(events) == 4
+    assert all(a["end"] <= b["start"] for a, b in zip(events, events[1:]))  # one at a time, across workers
