@@ -21,12 +21,13 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from legato.scheduling.clock import Clock, SystemClock
 from legato.scheduling.deployments import Deployment
 from legato.scheduling.execute import execute_window
+from legato.scheduling.history_link import HistoryLink
 from legato.scheduling.holders import current_holder, holder_alive
 from legato.scheduling.policies import claim_next, decide
 from legato.scheduling.store import Store, WindowRow
@@ -70,6 +71,7 @@ class Server:
         self._lock = threading.Lock()
         self._renewed = self.clock.now()
         self._registered = False
+        self._history = HistoryLink()
 
     # -- the loop ------------------------------------------------------------------
 
@@ -88,7 +90,8 @@ class Server:
         now = self.clock.now()
         for deployment in self.deployments.values():
             row = self.store.deployment(deployment.name)
-            self.store.write(lambda conn, row=row: decide(conn, row, now, self.alive))
+            decisions = self.store.write(lambda conn, row=row: decide(conn, row, now, self.alive))
+            self._report(row, decisions)
             while not self._stopping:
                 claimed = self.store.write(
                     lambda conn, row=row: claim_next(conn, row, now.timestamp(), self.holder, self.lease_seconds)
@@ -103,13 +106,16 @@ class Server:
     def serve_forever(self) -> None:
         """Run until :meth:`stop`; then let running windows finish."""
         self.register()
-        while not self._stopping:
-            self.tick()
-            if self._stopping:
-                break
-            self.clock.wait_until(self._next_deadline(), self._wake)
-            self._wake.clear()
-        self.drain()
+        try:
+            while not self._stopping:
+                self.tick()
+                if self._stopping:
+                    break
+                self.clock.wait_until(self._next_deadline(), self._wake)
+                self._wake.clear()
+            self.drain()
+        finally:
+            self._history.close()
 
     def stop(self) -> None:
         self._stopping = True
@@ -155,6 +161,20 @@ class Server:
                 self._running.pop((window.deployment, window.start), None)
             self._wake.set()
 
+    def _report(self, row: Any, decisions: list[tuple[float, str, str | None]]) -> None:
+        """Log the windows decided against, and write them to the history."""
+        passed = [d for d in decisions if d[1] != "PENDING"]
+        if not passed:
+            return
+        for start, state, reason in passed[-5:]:
+            logger.info("%s: window %s %s (%s)", row.name, datetime.fromtimestamp(start, timezone.utc).isoformat(), state.lower(), reason)
+        if len(passed) > 5:
+            logger.info("%s: %d more windows %s", row.name, len(passed) - 5, "skipped or cancelled")
+        try:
+            self._history.record(row.name, row.flow_name, passed)
+        except Exception as exc:  # the history is a record, never a reason to stop serving
+            logger.warning("could not record skipped windows in the history: %s", exc)
+
     def _next_deadline(self) -> datetime:
         now = self.clock.now()
         deadline = now + timedelta(seconds=self.poll_seconds)
@@ -165,8 +185,6 @@ class Server:
                 continue
             if row.paused or row.cursor is None:
                 continue
-            from datetime import timezone
-
             upcoming = deployment.schedule.next_after(datetime.fromtimestamp(row.cursor, timezone.utc))
             if upcoming is not None:
                 deadline = min(deadline, upcoming)

@@ -119,3 +119,37 @@ def test_cli_errors_are_one_line(legato_home, capsys):
     assert "no deployment named 'nope'" in error("schedules", "pause", "nope")
     assert "no limit named 'nope'" in error("limits", "rm", "nope")
     assert "give slots" in error("limits", "set", "x")
+
+
+def test_schedules_ls_pause_and_resume(legato_home, capsys, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from sched_support import Recorder
+
+    from legato.cli.loading import load_module
+    from legato.scheduling.clock import FakeClock
+    from legato.scheduling.deployments import to_deployment
+    from legato.scheduling.server import Server
+
+    monkeypatch.setenv("COLUMNS", "250")
+    module = load_module(FLOWS)
+    minute = datetime.now(timezone.utc).replace(second=15, microsecond=0)
+    clock = FakeClock(minute - timedelta(minutes=10))
+    server = Server([to_deployment(module.ticker, "every-minute", cron="* * * * *", timezone="Europe/Paris")],
+                    clock=clock, run_window=Recorder())  # fmt: skip
+    server.register()
+    clock.advance(minutes=3)  # three windows came due: the latest runs
+    server.tick()
+    server.drain()
+    code, out, _ = in_process(capsys, "schedules", "ls")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("every-minute"))
+    assert "cron * * * * * (Europe/Paris)" in line and "Completed" in line and " no " in line
+    assert "1 completed" in line and "2 skipped (late)" in line
+    assert in_process(capsys, "schedules", "pause", "every-minute")[1].strip() == "every-minute: paused"
+    code, out, _ = in_process(capsys, "schedules", "ls")
+    line = next(line for line in out.splitlines() if line.startswith("every-minute"))
+    assert " yes " in line and " - " in line  # no next run while paused
+    assert in_process(capsys, "schedules", "resume", "every-minute")[0] == 0
+    code, out, _ = in_process(capsys, "schedules", "show", "every-minute")
+    assert out.count("Skipped (late)") == 2 and out.count("Completed") == 1

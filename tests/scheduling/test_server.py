@@ -70,6 +70,12 @@ def test_catchup_latest_runs_the_most_recent_missed_window(store, clock, recorde
     rows = states(store)
     assert rows[:9] == [(m, "Skipped (late)") for m in minutes(*range(1, 10))]
     assert rows[9] == (timedelta(minutes=10), "Completed")
+    server._history.close()  # the skipped windows are in the run history too
+    from legato.history import list_runs
+
+    skipped = [r for r in list_runs(limit=50) if r.state_name == "Skipped"]
+    assert sorted(r.run_key for r in skipped) == [f"job@2026-12-01T00:0{m}:00Z" for m in range(1, 10)]
+    assert all(r.state_type == "CANCELLED" and "late" in (r.error or "") for r in skipped)
 
 
 def test_catchup_all_runs_every_missed_window_oldest_first_up_to_the_cap(store, clock, recorder):
