@@ -7,6 +7,7 @@ Registered on the main app by :func:`register`. Commands import
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +73,7 @@ def serve(
     name: Name = None,
     max_catchup: Annotated[int, typer.Option("--max-catchup", min=1, help="At most this many missed windows with --catchup all.")] = 100,
     paused: Annotated[bool, typer.Option("--paused", help="Register the deployment paused ('legato schedules resume NAME' starts it).")] = False,
+    runner: Annotated[Optional[str], typer.Option("--runner", help="Task runner: threads, processes, dask, ray or sync.", show_default=False)] = None,
 ) -> None:
     """Run a flow on a schedule until SIGINT/SIGTERM.
 
@@ -84,7 +86,10 @@ def serve(
     from legato.scheduling.deployments import to_deployment
     from legato.scheduling.server import serve as serve_deployments
 
+    from legato.cli.running import with_cli_options
+
     ep, flow, params = _load(entrypoint, param)
+    flow = with_cli_options(flow, runner=runner, run_key=None)
     with _usage_errors():
         deployment = to_deployment(
             flow, name, cron=cron, interval=interval, rrule=rrule, parameters=params, timezone=timezone_name,
@@ -96,8 +101,11 @@ def serve(
     try:
         serve_deployments(deployment)
     except KeyboardInterrupt:
-        err.print("stopped at once: running windows will be resumed by the next server")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        # The second signal: leave now, without waiting for the flows' worker threads at exit.
+        err.print("stopped at once: the windows that were running will be resumed by the next server")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     err.print("stopped")
 
 

@@ -153,3 +153,19 @@ def test_schedules_ls_pause_and_resume(legato_home, capsys, monkeypatch):
     assert in_process(capsys, "schedules", "resume", "every-minute")[0] == 0
     code, out, _ = in_process(capsys, "schedules", "show", "every-minute")
     assert out.count("Skipped (late)") == 2 and out.count("Completed") == 1
+
+
+@pytest.mark.slow
+def test_sigint_lets_the_running_window_finish(tmp_path):
+    home = tmp_path
+    server = start_server(home, f"{FLOWS}:ticker", "--interval", "1", "--param", "steps=4", "--param", "seconds=0.25",
+                          "--runner", "sync")  # fmt: skip
+    try:
+        wait_for(lambda: any(s == "RUNNING" for _, s, _ in windows(home, "ticker")), what="a running window")
+        running = [start for start, state, _ in windows(home, "ticker") if state == "RUNNING"]
+    finally:
+        out = stop(server, signal.SIGINT)
+    assert server.returncode == 0, out
+    states = {start: state for start, state, _ in windows(home, "ticker")}
+    assert states[running[0]] == "COMPLETED", states  # finished, not cancelled
+    assert not {"RUNNING", "PENDING"} & set(states.values())
