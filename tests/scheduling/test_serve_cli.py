@@ -33,8 +33,9 @@ def test_a_killed_server_restarted_with_catchup_all_runs_every_window_exactly_on
     from legato.history import list_runs
 
     home = legato_home
-    serve_args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.15"]
-    first = start_server(home, *serve_args)
+    # queue, not skip: on a loaded machine a window may outlast its second; none may be skipped here
+    serve_args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.15", "--overlap", "queue"]
+    first = start_server(home, *serve_args, "--catchup", "all")
     try:
         wait_for(lambda: sum(s == "COMPLETED" for _, s, _ in windows(home, "ticker")) >= 4, what="four windows")
         wait_for(lambda: any(s == "RUNNING" for _, s, _ in windows(home, "ticker")), what="a running window")
@@ -43,7 +44,7 @@ def test_a_killed_server_restarted_with_catchup_all_runs_every_window_exactly_on
     killed = [start for start, state, _ in windows(home, "ticker") if state == "RUNNING"]
     assert len(killed) == 1
     time.sleep(2.2)  # down for two windows
-    second = start_server(home, *serve_args, "--catchup", "all", "--overlap", "queue")
+    second = start_server(home, *serve_args, "--catchup", "all")
     try:
         def caught_up() -> bool:
             rows = windows(home, "ticker")
@@ -65,7 +66,7 @@ def test_a_killed_server_restarted_with_catchup_all_runs_every_window_exactly_on
 @pytest.mark.slow
 def test_two_servers_of_one_deployment_run_each_window_once(tmp_path):
     home = tmp_path
-    args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.05", "--overlap", "queue"]
+    args = [f"{FLOWS}:ticker", "--interval", "1", "--param", "seconds=0.05", "--overlap", "queue", "--catchup", "all"]
     servers = [start_server(home, *args) for _ in range(2)]
     try:
         wait_for(lambda: sum(s == "COMPLETED" for _, s, _ in windows(home, "ticker")) >= 6, what="six windows")
