@@ -33,8 +33,6 @@ runs_app = typer.Typer(help="List and inspect recorded flow runs.")
 app.add_typer(runs_app, name="runs")
 from legato.cli import schedules as _schedules  # noqa: E402  (serve, backfill, schedules, limits)
 
-_schedules.register(app)
-
 RunId = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="A run id, or any unique prefix of one.", show_default=False)
 ]
@@ -178,6 +176,9 @@ def graph(
     from legato.history import render_graph
 
     sys.stdout.write(render_graph(run_id, fmt.value))
+
+
+_schedules.register(app)
 
 
 # -- the one place errors become exit codes ------------------------------------------

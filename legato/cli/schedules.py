@@ -132,7 +132,7 @@ def backfill(
     identical backfill runs nothing that completed (reported as done) and
     resumes what failed. Exit 1 if any window failed.
     """
-    from legato.scheduling.backfills import parse_moment, plan_windows, run_backfill
+    from legato.scheduling.backfills import parse_moment, plan_windows
     from legato.scheduling.deployments import to_deployment
 
     ep, flow, params = _load(entrypoint, param)
@@ -179,8 +179,6 @@ def run_with_progress(flow: Any, deployment: str, windows: list[Any], max_parall
 
 
 def _windows_table(windows: list[Any], *, ran: bool) -> Table:
-    from legato.cli.display import format_duration  # noqa: F401 (same look as runs ls)
-
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("window start", "end", "run key", "parameters") + (("status", "seconds", "error") if ran else ()):
         table.add_column(column, no_wrap=column in ("window start", "end", "status"))
