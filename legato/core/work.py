@@ -92,8 +92,9 @@ class WorkItem:
             kwargs = fill_slots(kwargs, values)
         task = self.task
         # Tag limits (legato.scheduling.limits): a tagged attempt takes its slots before the function runs.
-        leases = _acquire_tag_slots(self.info.tags) if self.info.tags else None
-        token = task_run_context.set(TaskRunContext(task, self.info, self.engine))
+        info = self.info
+        leases = _acquire_tag_slots(info.tags) if info.tags else None
+        token = task_run_context.set(TaskRunContext(task, info, self.engine))
         try:
             if task.on_running:
                 task.run_hooks(task.on_running, self.info, None, "on_running")
