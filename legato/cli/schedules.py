@@ -271,6 +271,16 @@ def schedules_resume(name: Annotated[str, typer.Argument(help="The deployment na
     _set_paused(name, False)
 
 
+@schedules_app.command("rm")
+def schedules_rm(name: Annotated[str, typer.Argument(help="The deployment name.")]) -> None:
+    """Forget a deployment and its windows (a server still serving it registers it again)."""
+    from legato.scheduling.store import Store
+
+    with _usage_errors():
+        Store().delete_deployment(name)
+    _console().print(f"{name}: removed")
+
+
 def _set_paused(name: str, paused: bool) -> None:
     import time
 

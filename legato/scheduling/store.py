@@ -262,7 +262,15 @@ class Store:
         self.write(work)
 
     def delete_deployment(self, name: str) -> None:
-        self.write(lambda c: c.execute("DELETE FROM deployments WHERE name=?", (name,)))
+        """Forget a deployment and its windows."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            found = conn.execute("DELETE FROM deployments WHERE name=?", (name,)).rowcount
+            found += conn.execute("DELETE FROM windows WHERE deployment=?", (name,)).rowcount
+            if not found:
+                raise DeploymentNotFound(f"no deployment named {name!r} (see 'legato schedules ls')")
+
+        self.write(work)
 
     # -- windows ---------------------------------------------------------------------
 

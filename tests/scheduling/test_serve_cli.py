@@ -154,6 +154,9 @@ def test_schedules_ls_pause_and_resume(legato_home, capsys, monkeypatch):
     assert in_process(capsys, "schedules", "resume", "every-minute")[0] == 0
     code, out, _ = in_process(capsys, "schedules", "show", "every-minute")
     assert out.count("Skipped (late)") == 2 and out.count("Completed") == 1
+    assert in_process(capsys, "schedules", "rm", "every-minute")[0] == 0
+    assert "No deployments" in in_process(capsys, "schedules", "ls")[1]
+    assert in_process(capsys, "schedules", "rm", "every-minute")[0] == 2
 
 
 @pytest.mark.slow

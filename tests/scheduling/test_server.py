@@ -238,3 +238,31 @@ def test_serve_forever_waits_on_the_clock_and_stops_cleanly(store, clock, record
         thread.join(10)
     assert not thread.is_alive()
     assert len(recorder.keys) == 3
+
+
+@pytest.mark.parametrize(
+    "cron, start, expected",
+    [
+        # clocks go forward at 02:00 on 2026-03-08: 02:30 does not exist, the run is at 03:00 EDT
+        ("30 2 * * *", "2026-03-07T12:00:00+00:00", ["03-08 03:00 EDT", "03-09 02:30 EDT"]),
+        # clocks go back at 02:00 on 2026-11-01: 01:30 happens twice, the run happens once
+        ("30 1 * * *", "2026-10-31T12:00:00+00:00", ["11-01 01:30 EDT", "11-02 01:30 EST"]),
+    ],
+)
+def test_serving_across_a_dst_change_runs_each_local_time_once(store, recorder, cron, start, expected):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from legato.scheduling.clock import FakeClock
+
+    clock = FakeClock(datetime.fromisoformat(start))
+    server = make(store, clock, recorder, cron=cron, timezone="America/New_York")
+    server.register()
+    for _ in range(48 * 4):  # two days, a tick every 15 minutes
+        clock.advance(minutes=15)
+        server.tick()
+        settle(server)
+    ny = ZoneInfo("America/New_York")
+    ran = [w.start_dt.astimezone(ny).strftime("%m-%d %H:%M %Z") for w in reversed(store.windows("job"))]
+    assert ran == expected
+    assert len(recorder.keys) == len(expected)
