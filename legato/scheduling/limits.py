@@ -213,9 +213,12 @@ class _Renewer:
 
     def hold(self, ids: list[str], lease_seconds: float) -> None:
         with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's leases are the parent's to renew
+                self._held.clear()
+                self._thread = None
             for lease_id in ids:
                 self._held[lease_id] = lease_seconds
-            if self._thread is None or self._pid != os.getpid():
+            if self._thread is None:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="legato-lease-renewer", daemon=True)
                 self._thread.start()

@@ -26,6 +26,7 @@ from typing import Any
 
 from legato.scheduling.clock import Clock, SystemClock
 from legato.scheduling.deployments import Deployment
+from legato.scheduling.errors import DeploymentNotFound
 from legato.scheduling.execute import execute_window
 from legato.scheduling.history_link import HistoryLink
 from legato.scheduling.holders import current_holder, holder_alive
@@ -89,7 +90,10 @@ class Server:
         started = []
         now = self.clock.now()
         for deployment in self.deployments.values():
-            row = self.store.deployment(deployment.name)
+            try:
+                row = self.store.deployment(deployment.name)
+            except DeploymentNotFound:  # removed (`legato schedules rm`) while served: register it again
+                row = self.store.upsert_deployment(deployment.row(), now.timestamp(), pause=deployment.paused)
             decisions = self.store.write(lambda conn, row=row: decide(conn, row, now, self.alive))
             self._report(row, decisions)
             while not self._stopping:

@@ -266,3 +266,15 @@ def test_serving_across_a_dst_change_runs_each_local_time_once(store, recorder, 
     ran = [w.start_dt.astimezone(ny).strftime("%m-%d %H:%M %Z") for w in reversed(store.windows("job"))]
     assert ran == expected
     assert len(recorder.keys) == len(expected)
+
+
+def test_a_deployment_removed_while_served_is_registered_again(store, clock, recorder):
+    server = make(store, clock, recorder)
+    server.register()
+    store.delete_deployment("job")
+    clock.advance(60)
+    server.tick()  # registers it again, from now: nothing is due yet
+    clock.advance(60)
+    server.tick()
+    settle(server)
+    assert recorder.keys == ["job@2026-12-01T00:02:00Z"]
