@@ -105,6 +105,11 @@ def test_backfill_runs_each_day_once_and_a_second_backfill_runs_nothing(legato_h
     assert code == 0 and "5 done" in out and not log.exists(), out + err
     code, out, _ = in_process(capsys, "schedules", "show", "daily-etl")
     assert code == 0 and out.count("Completed") == 5
+    from legato.history import list_runs
+
+    completed = [r for r in list_runs(limit=50) if r.state_type == "COMPLETED"]
+    assert sorted(r.parameters["day"] for r in completed) == [f"'2026-11-0{d}'" for d in range(1, 6)]
+    assert sorted(r.run_key for r in completed) == [f"daily-etl@2026-11-0{d}T00:00:00Z" for d in range(1, 6)]
 
 
 def test_cli_errors_are_one_line(legato_home, capsys):
