@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import typing as _typing
+
 from legato.core.annotations import allow_failure, quote, unmapped
 from legato.core.context import get_run_context, tags
 from legato.core.errors import (
@@ -35,6 +37,31 @@ from legato.notifications import notify
 
 __version__ = "0.1.0"
 
+
+# -- schedules and limits (legato.scheduling, imported on first use) ------------------
+
+
+def serve(*deployments: _typing.Any, **options: _typing.Any) -> None:
+    """Serve deployments (``flow.to_deployment(...)``) until SIGINT/SIGTERM; see README "Running on a schedule"."""
+    from legato.scheduling.server import serve as _serve
+
+    _serve(*deployments, **options)
+
+
+def concurrency(names: _typing.Any, occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False) -> _typing.Any:
+    """``with concurrency("warehouse"):`` holds slots of a limit shared by every process on this home."""
+    from legato.scheduling.limits import concurrency as _concurrency
+
+    return _concurrency(names, occupy=occupy, timeout_seconds=timeout_seconds, strict=strict)
+
+
+def rate_limit(names: _typing.Any, occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False) -> None:
+    """Wait until a ``per_second`` limit lets ``occupy`` more calls through."""
+    from legato.scheduling.limits import rate_limit as _rate_limit
+
+    _rate_limit(names, occupy=occupy, timeout_seconds=timeout_seconds, strict=strict)
+
+
 __all__ = [
     "CancelledRun",
     "CrashedRun",
@@ -56,12 +83,15 @@ __all__ = [
     "__version__",
     "allow_failure",
     "as_completed",
+    "concurrency",
     "exponential_backoff",
     "flow",
     "get_run_context",
     "get_run_logger",
     "notify",
     "quote",
+    "rate_limit",
+    "serve",
     "tags",
     "task",
     "unmapped",

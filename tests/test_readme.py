@@ -9,7 +9,7 @@ The conventions (the README's Development section says the same):
   command, run by bash in a fresh folder for the session (its own
   ``LEGATO_HOME``, the repository's ``examples/`` copied in, this
   environment's ``legato`` and ``python`` first on ``PATH``). The lines
-  after it, up to the next ``$ ``, are its standard output (the run logs go
+  after it (a command line ending with ``\\`` goes on on the next line), up to the next ``$ ``, are its standard output (the run logs go
   to standard error and are not shown); a command shown without output is
   not checked for any. A command exits 0 unless a comment on it says
   otherwise: ``$ legato run f.py:bad   # fails: exit 1``.
@@ -159,9 +159,14 @@ class Command:
 
 def parse_session(block: Block) -> list[Command]:
     commands: list[Command] = []
+    continued = False  # the last command line ended with a backslash: this line is more of it
     for offset, line in enumerate(block.text.splitlines()):
-        if line.startswith("$ "):
+        if continued:
+            commands[-1].text = commands[-1].text[:-1].rstrip() + " " + line.strip()
+            continued = line.rstrip().endswith("\\")
+        elif line.startswith("$ "):
             commands.append(Command(line[2:], [], block.line + 1 + offset))
+            continued = line.rstrip().endswith("\\")
         elif commands:
             commands[-1].expected.append(line.rstrip())
         elif line.strip():

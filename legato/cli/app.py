@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List and inspect recorded flow runs.", rich_markup_mode=None)
 app.add_typer(runs_app, name="runs")
+from legato.cli import schedules as _schedules  # noqa: E402  (serve, backfill, schedules, limits)
 
 RunId = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="A run id, or any unique prefix of one.", show_default=False)
@@ -72,6 +73,8 @@ def _main_callback(
 
 
 @runs_app.callback(invoke_without_command=True)
+@_schedules.schedules_app.callback(invoke_without_command=True)
+@_schedules.limits_app.callback(invoke_without_command=True)
 def _help_without_command(ctx: typer.Context) -> None:
     """A group called without a command prints its help (exit 2, like click)."""
     if ctx.invoked_subcommand is None:
@@ -257,6 +260,7 @@ app.command("stats")(stats_command)
 from legato.cli.ui import ui as _ui  # noqa: E402  (the web view: legato[ui])
 
 app.command("ui")(_ui)
+_schedules.register(app)
 
 
 # -- the one place errors become exit codes ------------------------------------------

@@ -156,6 +156,16 @@ class Flow(Generic[R]):
         options.update(changes)
         return type(self)(self.fn, **options)
 
+    def to_deployment(self, name: str | None = None, **options: Any) -> Any:
+        """A scheduled deployment of this flow, for ``legato.serve`` (see :mod:`legato.scheduling`)."""
+        from legato.scheduling.deployments import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def serve(self, name: str | None = None, **options: Any) -> None:
+        """Run this flow on a schedule until SIGINT/SIGTERM (see :mod:`legato.scheduling`)."""
+        self.to_deployment(name, **options).serve()
+
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
 

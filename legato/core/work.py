@@ -91,7 +91,10 @@ class WorkItem:
             args = fill_slots(args, values)
             kwargs = fill_slots(kwargs, values)
         task = self.task
-        token = task_run_context.set(TaskRunContext(task, self.info, self.engine, args, kwargs))
+        # Tag limits (legato.scheduling.limits): a tagged attempt takes its slots before the function runs.
+        info = self.info
+        leases = _acquire_tag_slots(info.tags) if info.tags else None
+        token = task_run_context.set(TaskRunContext(task, info, self.engine, args, kwargs))
         try:
             if task.on_running:
                 task.run_hooks(task.on_running, self.info, None, "on_running")
@@ -103,9 +106,27 @@ class WorkItem:
             return result
         finally:
             task_run_context.reset(token)
+            if leases:
+                _release_tag_slots(leases)
 
     def __repr__(self) -> str:
         return f"WorkItem({self.info.name!r})"
+
+
+_tag_limit_calls: Any = None  # (acquire_tag_slots, release) from legato.scheduling.limits, once a tagged task runs
+
+
+def _acquire_tag_slots(tags: tuple[str, ...]) -> list[str] | None:
+    global _tag_limit_calls
+    if _tag_limit_calls is None:
+        from legato.scheduling.limits import acquire_tag_slots, release
+
+        _tag_limit_calls = (acquire_tag_slots, release)
+    return _tag_limit_calls[0](tags)
+
+
+def _release_tag_slots(leases: list[str]) -> None:
+    _tag_limit_calls[1](leases)
 
 
 def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
