@@ -57,7 +57,7 @@ from typing import Any
 
 from legato.results.hashing import UnhashableError, hash_objects
 from legato.results.keys import render_run_key, render_storage_key, run_record_key, slug
-from legato.results.records import RecordError, decode_record, encode_record
+from legato.results.records import RecordError, UnsignedRecord, decode_record, encode_record
 from legato.results.signing import signing_key
 from legato.results.storage import ResultStorage, check_key, default_root, resolve_storage
 from legato.serializers import Serializer, get_serializer
@@ -348,16 +348,26 @@ class ResultsManager:
             return _MISS
         try:
             record = decode_record(data, expected_key=key, signing_key=signing_key)
+        except UnsignedRecord as error:
+            # Every record of an older legato's JSON/msgpack results reads so: one warning
+            # per flow run, not one per element of a map.
+            self._warn_once(("unsigned",), "ignoring stored result %s: %s (further unsigned records of this "
+                            "flow run are ignored without a warning)", storage.location(key), error)
+            return _MISS
         except RecordError as error:
             logger.warning("ignoring stored result %s: %s", storage.location(key), error)
             return _MISS
         if record.is_expired(self.clock()):
             logger.debug("stored result %s has expired", storage.location(key))
             return _MISS
+        serializer = plan.serializer
+        assert serializer is not None
+        if serializer.name != record.serializer:
+            # Never load with the serializer the record names: the task's own is the one it was written with.
+            logger.warning("ignoring stored result %s: it was written by serializer %r, this task's is %r",
+                           storage.location(key), record.serializer, serializer.name)
+            return _MISS
         try:
-            serializer = plan.serializer
-            if serializer.name != record.serializer:
-                serializer = get_serializer(record.serializer)
             return True, serializer.loads(record.payload)
         except Exception as error:
             logger.warning("ignoring stored result %s: cannot load it with serializer %r: %s",
