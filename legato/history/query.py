@@ -27,6 +27,7 @@ from typing import Any
 from legato import config
 from legato.history import chunks, crashes, schema
 from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, RunNotFound
+from legato.history.healing import heal, is_corruption
 
 STATE_TYPES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 FINAL_STATE_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -211,11 +212,19 @@ def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     if not path.exists():
         yield None
         return
-    conn = schema.connect(path)
+    try:
+        conn = schema.connect(path)
+    except HistoryDatabaseError as exc:
+        if is_corruption(exc):
+            raise heal(path, str(exc.__cause__ or exc)) from exc
+        raise
     conn.row_factory = sqlite3.Row
     try:
         yield conn
     except sqlite3.Error as exc:
+        if is_corruption(exc):
+            conn.close()
+            raise heal(path, str(exc)) from exc
         raise HistoryDatabaseError(f"cannot read history database {path}: {exc}") from exc
     finally:
         conn.close()
