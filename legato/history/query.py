@@ -215,9 +215,12 @@ def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     try:
         conn = schema.connect(path)
     except HistoryDatabaseError as exc:
-        if is_corruption(exc):
-            raise heal(path, str(exc.__cause__ or exc)) from exc
-        raise
+        if not is_corruption(exc):
+            raise
+        outcome = heal(path, str(exc.__cause__ or exc))
+        if outcome.moved_to is not None:
+            raise outcome from exc
+        conn = schema.connect(path)  # another process had replaced it already: read the new one
     conn.row_factory = sqlite3.Row
     try:
         yield conn
