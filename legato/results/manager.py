@@ -190,6 +190,32 @@ class ResultsManager:
         except Exception:
             logger.warning("could not store the result of task run %r", _name(run_info), exc_info=True)
 
+    def worker_records(self, task: Any, run_id: str) -> Any:
+        """The records of a task run that missed, for its worker to read and write itself, or None.
+
+        Only after :meth:`lookup` missed for ``run_id`` (its locations are
+        pending), only for storages the workers share, and not under
+        ``refresh_cache``. See :mod:`legato.results.remote`.
+        """
+        try:
+            plan = self._plan(task)
+            if not plan.persist or plan.refresh or plan.serializer is None:
+                return None
+            with self._lock:
+                locations = self._pending.get(run_id)
+            if not locations:
+                return None
+            from legato.results.remote import WorkerRecords, shared_storage
+
+            storage = self._storage(plan)
+            if not shared_storage(storage):
+                return None
+            return WorkerRecords(storage, tuple(loc.key for loc in locations if loc.readable),
+                                 tuple(loc.key for loc in locations), plan.serializer, plan.expiration)
+        except Exception:
+            logger.debug("no worker-side records for task run %s", run_id, exc_info=True)
+            return None
+
     # ------------------------------------------------------------------ plans
 
     def _plan(self, task: Any) -> _Plan:

@@ -45,7 +45,8 @@ def kill_a_busy_worker(folder: Path, flow_pid: int, killed: list[int], deadline:
         time.sleep(0.002)
 
 
-def run_map_killing_a_worker(runner, folder: Path, seconds: float = 0.005) -> tuple[list[int], list[int], Warnings]:
+def run_map_killing_a_worker(runner, folder: Path, seconds: float = 0.005,
+                             run_key: str | None = None) -> tuple[list[int], list[int], Warnings]:
     killed: list[int] = []
     stop = threading.Event()
     records = Warnings()
@@ -63,7 +64,7 @@ def run_map_killing_a_worker(runner, folder: Path, seconds: float = 0.005) -> tu
             watcher.join(60)
 
     try:
-        values = chaos_map(N)
+        values = chaos_map(N, run_key=run_key)
     finally:
         logging.getLogger("legato").removeHandler(records)
     return values, killed, records
@@ -116,8 +117,28 @@ def test_dask(folder: Path, full_only: None, request: pytest.FixtureRequest) -> 
     address = request.getfixturevalue("dask_address")
     clock = Clock()
     values, killed, _ = run_map_killing_a_worker(DaskTaskRunner(address=address), folder, seconds=0.02)
-    check("dask", folder, values, killed, clock, note="repeats are failure 4 (open): Dask recomputes a dead "
-          "worker's results")
+    check("dask", folder, values, killed, clock, note="no run key: Dask recomputes what the dead worker held")
+
+
+def test_dask_with_a_run_key(folder: Path, full_only: None) -> None:
+    """With persisted results, a recompute reads the record its first run wrote on the worker."""
+    pytest.importorskip("distributed")
+    from legato.runners.dask import DaskTaskRunner
+
+    by_value()
+    # A cluster of its own, started under this test's LEGATO_HOME: its workers sign and verify records with
+    # the same results key as this process (the session's shared cluster has another home, so another key).
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None})
+    clock = Clock()
+    values, killed, records = run_map_killing_a_worker(runner, folder, seconds=0.02, run_key="chaos-dask-recompute")
+    recomputed = [m for m in records.messages if "stored record was read" in m]
+    row = check("dask, run key", folder, values, killed, clock,
+                note=f"{len(recomputed)} recomputes read from their record")
+    done_twice = [i for i, n in markers(folder, "done").items() if n > 1]
+    # Only the element the dead worker was running, or had finished but not yet stored, may repeat
+    # (2 workers of 1 thread); every other finished element it held was read back from its record.
+    assert len(done_twice) <= 1 and row.duplicated <= 2
+    assert recomputed
 
 
 def test_ray(folder: Path, full_only: None, request: pytest.FixtureRequest) -> None:
