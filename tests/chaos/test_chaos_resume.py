@@ -84,6 +84,5 @@ def test_processes(tmp_path: Path, full_only: None) -> None:
 
 def test_dask(tmp_path: Path, full_only: None) -> None:
     pytest.importorskip("distributed")
-    # Its own cluster of 2 workers, started by each run. A result is stored once the flow process has
-    # fetched it from its worker (a round trip each), so elements done but not yet fetched repeat: no bound.
-    resume("dask", tmp_path, in_flight=None)
+    # Its own cluster of 2 workers of 1 thread, started by each run; a worker writes each record itself.
+    resume("dask", tmp_path, in_flight=2)
