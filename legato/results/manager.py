@@ -42,7 +42,9 @@ Where a persisting task run's result is written, and looked up first:
 ``refresh_cache=True`` (or ``LEGATO_REFRESH_CACHE``) skips the lookups and
 overwrites the records. ``cache_expiration`` is written into each record.
 Storage and serializer: the task's option, else the flow's, else
-``$LEGATO_HOME/results`` and ``"cloudpickle"``.
+``$LEGATO_HOME/results`` and ``"cloudpickle"``. A record is loaded only with
+the task's own serializer: one that names another is a miss with a warning
+(the serializer named inside a record is the writer's claim, not a fact).
 """
 
 from __future__ import annotations

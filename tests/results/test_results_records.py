@@ -20,7 +20,6 @@ from legato.results.records import (
     _PREFIX,
     decode_record,
     encode_record,
-    is_safe_to_load,
 )
 from legato.serializers import get_serializer
 
