@@ -16,6 +16,7 @@ thread; submitting one from another thread is refused with a
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -93,7 +94,9 @@ class SyncTaskRunner(TaskRunner):
         name = work.task.name
 
         def interruptible(*values: Any) -> Any:  # the interrupt covers the task's call, never the settling
-            return call_with_alarm(lambda: work(*values), timeout, name)
+            # In a copy of the context: an interrupt that lands in the work item's own cleanup cannot
+            # leave its task-run context set in the flow's thread.
+            return contextvars.copy_context().run(call_with_alarm, lambda: work(*values), timeout, name)
 
         run_into(future, interruptible, upstream)
 
