@@ -18,3 +18,8 @@ def legato_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LEGATO_HOME", str(tmp_path))
     monkeypatch.delenv("LEGATO_DATABASE", raising=False)
     return tmp_path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaos-full", action="store_true", default=False,
+                     help="run every case of the chaos suite (tests/chaos), not only the fast subset")

@@ -40,7 +40,7 @@ from legato.core.tracebacks import trim as trim_traceback
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream, extract_upstreams, fill_slots
 from legato.core.context import RunInfo, current_runner_options, current_tags
-from legato.core.errors import CancelledRun, TaskTimeoutError, WorkerStartupError
+from legato.core.errors import CancelledRun, TaskTimeoutError, WorkerCrashedError, WorkerStartupError
 from legato.core.logs import engine_logger, task_run_logger
 from legato.core.timer import timer
 from legato.core.batching import Backlog, BatchWork, Element, LocalBatch
@@ -619,7 +619,8 @@ class FlowEngine:
             if cancelled:
                 outcomes.append((run, S.Cancelled(f"the runner cancelled this task: {failure!r}")))
             elif len(runs) > 1 and self.crash is None:
-                run.run_count -= 1  # not the element's fault (yet): this attempt does not count
+                if not isinstance(failure, WorkerCrashedError):  # a dead worker's batch did run: it counts
+                    run.run_count -= 1  # not the element's fault (yet): this attempt does not count
                 outcomes.append((run, self._dispatch(run)))
             else:
                 outcomes.append((run, self._failure_state(run, failure, attempt)))

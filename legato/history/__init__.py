@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import Any as _Any
 
-from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, HistoryError, RunNotFound
+from legato.history.errors import AmbiguousRunId, HistoryCorrupt, HistoryDatabaseError, HistoryError, RunNotFound
 
 # The writing side (recorder, handler) is what a running flow needs; the
 # reading side (query, graph, crash detection: sqlite queries, psutil) is for
@@ -48,6 +48,7 @@ def __getattr__(name: str) -> _Any:
 __all__ = [
     "AmbiguousRunId",
     "FlowRunRecord",
+    "HistoryCorrupt",
     "HistoryDatabaseError",
     "HistoryError",
     "HistoryRecorder",

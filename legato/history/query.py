@@ -27,6 +27,7 @@ from typing import Any
 from legato import config
 from legato.history import chunks, crashes, schema
 from legato.history.errors import AmbiguousRunId, HistoryDatabaseError, RunNotFound
+from legato.history.healing import heal, is_corruption
 
 STATE_TYPES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 FINAL_STATE_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -421,11 +422,22 @@ def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     if not path.exists():
         yield None
         return
-    conn = schema.connect(path)
+    try:
+        conn = schema.connect(path)
+    except HistoryDatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        outcome = heal(path, str(exc.__cause__ or exc))
+        if outcome.moved_to is not None:
+            raise outcome from exc
+        conn = schema.connect(path)  # another process had replaced it already: read the new one
     conn.row_factory = sqlite3.Row
     try:
         yield conn
     except sqlite3.Error as exc:
+        if is_corruption(exc):
+            conn.close()
+            raise heal(path, str(exc)) from exc
         raise HistoryDatabaseError(f"cannot read history database {path}: {exc}") from exc
     finally:
         conn.close()

@@ -24,13 +24,15 @@ returns (for a big flow, moments after: see ``flow_run_finished``). Writing is s
 
 Recording never raises into the engine: a database that cannot be written is
 reported once as a warning on the ``legato.history`` logger and the rows are
-dropped. A forked child gets a fresh, empty recorder state (the parent writes
+dropped. A damaged one (SQLite's "not a database", "malformed") is moved
+aside and the rows go to a new one (:mod:`legato.history.healing`). A forked child gets a fresh, empty recorder state (the parent writes
 its own queued rows) and opens its own connection when it first writes.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import logging
@@ -48,6 +50,7 @@ from legato import config
 from legato.config import CLI_PARAMETERS_ENV, ENTRYPOINT_ENV
 from legato.history import schema
 from legato.history.chunks import Chunk
+from legato.history.healing import heal, is_corruption
 from legato.history.summary import parameters_json, safe_repr, tags_json, this_host
 
 FLUSH_INTERVAL = 0.15
@@ -329,9 +332,25 @@ class HistoryRecorder:
                 if rows:
                     conn.executemany(statement, rows)
 
-        if self._conn is None:
+        try:
+            if self._conn is None:
+                self._conn = schema.connect(self.path)
+            schema.write_transaction(self._conn, work)
+        except Exception as exc:
+            if not is_corruption(exc):
+                raise
+            self._heal(exc)  # then the same rows, into the new database: none is lost
             self._conn = schema.connect(self.path)
-        schema.write_transaction(self._conn, work)
+            schema.write_transaction(self._conn, work)
+
+    def _heal(self, exc: BaseException) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        outcome = heal(self.path, str(exc.__cause__ or exc))
+        if outcome.moved_to is not None:
+            logger.warning("run history: %s", outcome)
 
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from legato.results.hashing import UnhashableError, function_fingerprint, hash_objects
 from legato.results.keys import render_run_key
 from legato.results.manager import CacheContext, ResultsManager
-from legato.results.records import CorruptRecord, Record, RecordError, UntrustedRecord
+from legato.results.records import CorruptRecord, Record, RecordError, UnsignedRecord, UntrustedRecord
 from legato.results.storage import FsspecStorage, LocalStorage, ResultStorage
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "ResultStorage",
     "ResultsManager",
     "UnhashableError",
+    "UnsignedRecord",
     "UntrustedRecord",
     "function_fingerprint",
     "hash_objects",

@@ -42,7 +42,9 @@ Where a persisting task run's result is written, and looked up first:
 ``refresh_cache=True`` (or ``LEGATO_REFRESH_CACHE``) skips the lookups and
 overwrites the records. ``cache_expiration`` is written into each record.
 Storage and serializer: the task's option, else the flow's, else
-``$LEGATO_HOME/results`` and ``"cloudpickle"``.
+``$LEGATO_HOME/results`` and ``"cloudpickle"``. A record is loaded only with
+the task's own serializer: one that names another is a miss with a warning
+(the serializer named inside a record is the writer's claim, not a fact).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from typing import Any
 
 from legato.results.hashing import UnhashableError, hash_objects
 from legato.results.keys import render_run_key, render_storage_key, run_record_key, slug
-from legato.results.records import RecordError, decode_record, encode_record
+from legato.results.records import RecordError, UnsignedRecord, decode_record, encode_record
 from legato.results.signing import signing_key
 from legato.results.storage import ResultStorage, check_key, default_root, resolve_storage
 from legato.serializers import Serializer, get_serializer
@@ -189,6 +191,32 @@ class ResultsManager:
                 self._write(plan, locations, value, run_info)
         except Exception:
             logger.warning("could not store the result of task run %r", _name(run_info), exc_info=True)
+
+    def worker_records(self, task: Any, run_id: str) -> Any:
+        """The records of a task run that missed, for its worker to read and write itself, or None.
+
+        Only after :meth:`lookup` missed for ``run_id`` (its locations are
+        pending), only for storages the workers share, and not under
+        ``refresh_cache``. See :mod:`legato.results.remote`.
+        """
+        try:
+            plan = self._plan(task)
+            if not plan.persist or plan.refresh or plan.serializer is None:
+                return None
+            with self._lock:
+                locations = self._pending.get(run_id)
+            if not locations:
+                return None
+            from legato.results.remote import WorkerRecords, shared_storage
+
+            storage = self._storage(plan)
+            if not shared_storage(storage):
+                return None
+            return WorkerRecords(storage, tuple(loc.key for loc in locations if loc.readable),
+                                 tuple(loc.key for loc in locations), plan.serializer, plan.expiration)
+        except Exception:
+            logger.debug("no worker-side records for task run %s", run_id, exc_info=True)
+            return None
 
     # ------------------------------------------------------------------ plans
 
@@ -348,16 +376,26 @@ class ResultsManager:
             return _MISS
         try:
             record = decode_record(data, expected_key=key, signing_key=signing_key)
+        except UnsignedRecord as error:
+            # Every record of an older legato's JSON/msgpack results reads so: one warning
+            # per flow run, not one per element of a map.
+            self._warn_once(("unsigned",), "ignoring stored result %s: %s (further unsigned records of this "
+                            "flow run are ignored without a warning)", storage.location(key), error)
+            return _MISS
         except RecordError as error:
             logger.warning("ignoring stored result %s: %s", storage.location(key), error)
             return _MISS
         if record.is_expired(self.clock()):
             logger.debug("stored result %s has expired", storage.location(key))
             return _MISS
+        serializer = plan.serializer
+        assert serializer is not None
+        if serializer.name != record.serializer:
+            # Never load with the serializer the record names: the task's own is the one it was written with.
+            logger.warning("ignoring stored result %s: it was written by serializer %r, this task's is %r",
+                           storage.location(key), record.serializer, serializer.name)
+            return _MISS
         try:
-            serializer = plan.serializer
-            if serializer.name != record.serializer:
-                serializer = get_serializer(record.serializer)
             return True, serializer.loads(record.payload)
         except Exception as error:
             logger.warning("ignoring stored result %s: cannot load it with serializer %r: %s",

@@ -9,15 +9,23 @@ A record is one blob (one file, or one object in a bucket)::
     9       H     header, UTF-8 JSON: {"key", "serializer", "created", "expires", "size", "signed"}
     9+H     size  payload: the result, as the serializer named in the header wrote it
     end-32  32    digest of everything before it: HMAC-SHA256 with the signing key
-                  if "signed", else plain SHA-256
 
-Reading checks, in order and before anything is deserialized: the magic and
-version, that the lengths add up exactly (a truncated or padded record fails),
-the digest, that the record was written for the key it is read under (a record
-copied to another key would answer for other inputs), and that a record whose
-serializer is not known to be safe to load (anything but JSON and msgpack,
-compressed or not) is signed. Any failure is a :class:`RecordError`; the
-results manager logs it and treats the record as missing.
+Every record is signed, whatever its serializer: a JSON or msgpack record
+cannot run code, but a forged one would still be a wrong value read as
+Cached. Reading checks, in order and before anything is deserialized: the
+magic and version, that the lengths add up exactly (a truncated or padded
+record fails), that the header says ``"signed": true`` and the HMAC verifies
+(header and payload alike), and that the record was written for the key it is
+read under (a record copied to another key would answer for other inputs).
+The results manager then checks that the record's serializer is the task's.
+Any failure is a :class:`RecordError`; the results manager logs it and treats
+the record as missing.
+
+Upgrade: legato 0.1.0 wrote JSON and msgpack records with a plain
+SHA-256 digest and ``"signed": false``. They are refused as
+:class:`UnsignedRecord` (a subclass of :class:`UntrustedRecord`), a miss, and
+are rewritten, signed, the next time their task runs. Older pickle-based
+records were already signed and still read.
 
 ``created`` and ``expires`` are POSIX timestamps (``expires`` may be null);
 they are inside the digest, so a record's expiry cannot be pushed back.
@@ -32,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from legato.results.signing import sign, verify
-from legato.serializers import CompressedSerializer, JSONSerializer, MsgpackSerializer, Serializer, get_serializer
+from legato.serializers import CompressedSerializer, JSONSerializer, MsgpackSerializer, Serializer
 
 MAGIC = b"LGRS"
 VERSION = 1
@@ -50,7 +58,11 @@ class CorruptRecord(RecordError):
 
 
 class UntrustedRecord(RecordError):
-    """The record would need unpickling but its signature is missing or wrong."""
+    """The record's signature is missing or wrong."""
+
+
+class UnsignedRecord(UntrustedRecord):
+    """The record carries no signature: forged, or written by a legato that signed only pickles."""
 
 
 @dataclass(frozen=True)
@@ -75,33 +87,31 @@ def is_safe_to_load(serializer: Serializer) -> bool:
 
 def encode_record(key: str, serializer: Serializer, payload: bytes, *, created: float, expires: float | None,
                   signing_key: Callable[[], bytes]) -> bytes:
-    """One record holding ``payload``; signed when ``serializer`` is not safe to load."""
-    signed = not is_safe_to_load(serializer)
+    """One record holding ``payload``, signed with ``signing_key()``."""
+    signed = True
     header = json.dumps(
         {"key": key, "serializer": serializer.name, "created": created, "expires": expires,
          "size": len(payload), "signed": signed},
         sort_keys=True, separators=(",", ":"),
     ).encode("utf-8")
     body = _PREFIX.pack(MAGIC, VERSION, len(header)) + header + payload
-    digest = sign(signing_key(), body) if signed else hashlib.sha256(body).digest()
-    return body + digest
+    return body + sign(signing_key(), body)
 
 
 def decode_record(data: bytes, *, expected_key: str, signing_key: Callable[[], bytes]) -> Record:
     """The record in ``data``, checked; raises :class:`RecordError` if it cannot be trusted."""
     header, body, digest = _split(data)
-    signed = header.get("signed") is True
-    if signed:
-        if not verify(signing_key(), body, digest):
-            raise UntrustedRecord("its signature does not match this process's results key "
-                                  "(written with another LEGATO_RESULTS_KEY, or tampered with)")
-    elif hashlib.sha256(body).digest() != digest:
-        raise CorruptRecord("its checksum does not match (damaged or partly written)")
+    if header.get("signed") is not True:
+        if hashlib.sha256(body).digest() != digest:
+            raise CorruptRecord("its checksum does not match (damaged or partly written)")
+        raise UnsignedRecord("it is not signed (forged, or written by a legato that signed only pickle records; "
+                             "it is rewritten, signed, when its task runs)")
+    if not verify(signing_key(), body, digest):
+        raise UntrustedRecord("its signature does not match this process's results key "
+                              "(written with another LEGATO_RESULTS_KEY, damaged, or tampered with)")
     record = _record(header, body[len(body) - header["size"]:] if header["size"] else b"")
     if record.key != expected_key:
         raise CorruptRecord(f"it was written for key {record.key!r}, not for this one")
-    if not signed and not _is_safe_name(record.serializer):
-        raise UntrustedRecord(f"it is not signed but its serializer {record.serializer!r} runs code on loading")
     return record
 
 
@@ -139,12 +149,5 @@ def _record(header: dict[str, object], payload: bytes) -> Record:
         raise CorruptRecord(f"its header is incomplete: {error}") from None
 
 
-def _is_safe_name(name: str) -> bool:
-    try:
-        return is_safe_to_load(get_serializer(name))
-    except (ValueError, TypeError):
-        return False
-
-
-__all__ = ["CorruptRecord", "Record", "RecordError", "UntrustedRecord", "decode_record", "encode_record",
+__all__ = ["CorruptRecord", "Record", "RecordError", "UnsignedRecord", "UntrustedRecord", "decode_record", "encode_record",
            "is_safe_to_load"]

@@ -443,6 +443,15 @@ class Pool:
         job.crashes += 1
         how = _exit_description(worker.exitcode)
         if job.batch:  # the engine reruns the elements one by one, so only the culprit fails
+            # The crash path only: the elements it had finished inside the batch lived in the
+            # dead worker's memory, so they run twice. Say so (the engine counts an attempt each).
+            count = len(job.spans or ())
+            logger.warning(
+                "processes runner: worker process %s %s with a batch of %d map elements in flight "
+                "(task run %r and the %d after it); all %d run again, one at a time "
+                "(any it had finished inside the batch run twice)",
+                worker.pid, how, count, job.name, count - 1, count,
+            )
             self._settle(job, error=WorkerCrashedError(
                 f"the worker process (pid {worker.pid}) running a batch of {len(job.spans or ())} "
                 f"elements starting with task run {job.name!r} {how}"

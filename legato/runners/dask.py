@@ -185,6 +185,7 @@ class DaskTaskRunner(TaskRunner):
         #: what this runner submitted and the engine still holds: cancelled at shutdown if still pending
         self._submitted: weakref.WeakSet[DaskTaskFuture] = weakref.WeakSet()
         self._submitted_lock = threading.Lock()
+        self._results: Any = None  # the flow run's ResultsManager, once found (see _worker_records)
 
     # -- lifecycle
 
@@ -301,8 +302,15 @@ class DaskTaskRunner(TaskRunner):
         key = f"{work.key}-{next(_submissions)}"  # a retry is a new Dask key, never the old result
         options = _submit_options(work.options)
         client = self.client
+        records = self._worker_records(work)
         try:
-            future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False, **options)
+            if records is None:
+                future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False,
+                                       **options)
+            else:  # a persisted result: its worker reads and writes the record itself (see below)
+                _listen_for_recomputes(client)
+                future = client.submit(_run_persisted_on_worker, self.check_results, records, work, *args, key=key,
+                                       pure=False, **options)
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
@@ -314,6 +322,30 @@ class DaskTaskRunner(TaskRunner):
             with self._submitted_lock:
                 self._submitted.add(wrapped)
         return wrapped
+
+    def _worker_records(self, work: Any) -> Any:
+        """The task run's records for its worker, if its result is persisted (see legato.results.remote).
+
+        The flow run's results manager is found through the flow run's context
+        the first time this runner submits from the flow's thread (each flow
+        run has a runner of its own), and kept for the submissions made from
+        callback threads after that.
+        """
+        results = self._results
+        if results is None:
+            from legato.core.context import flow_run_context
+
+            context = flow_run_context.get()
+            engine = getattr(context, "engine", None)
+            if engine is None or getattr(engine, "runner", None) is not self:
+                return None
+            results = getattr(engine, "results", None)
+            if results is None:
+                return None
+            self._results = results
+        if is_batch(work) or not results.wants(work.task):
+            return None
+        return results.worker_records(work.task, work.info.id)
 
     def batch_outcomes(self, future: DaskTaskFuture) -> Summary:
         """How each element of a batch ended, without fetching the values (see :mod:`legato.runners._remote`)."""
@@ -610,6 +642,49 @@ def _run_on_worker(check_results: bool, work: Any, *upstream_values: Any) -> Any
     runner._started = True
     value = run_with_engine(work, upstream_values, runner)
     return checked_result(work, value, "Dask", _dask_dumps) if check_results else value
+
+
+RECOMPUTED_TOPIC = "legato-recomputed"
+
+
+def _run_persisted_on_worker(check_results: bool, records: Any, work: Any, *upstream_values: Any) -> Any:
+    """:func:`_run_on_worker` for a task run whose result is persisted, with its record on the worker.
+
+    The flow process looked the record up and missed before submitting, so a
+    record found here was written by an earlier execution of this very Dask
+    task: Dask is recomputing a result it lost with a dead worker. The value
+    is read instead of running the task again, and the flow process is told
+    (a Dask event, logged there). Otherwise the task runs and its record is
+    written here at once, before the flow process has fetched the value: a
+    worker or a flow process dying after this point costs no second run.
+    """
+    found, value = records.read()
+    if found:
+        from distributed import get_worker
+
+        get_worker().log_event(RECOMPUTED_TOPIC, {"run": _run_name(work)})
+        return value
+    value = _run_on_worker(check_results, work, *upstream_values)
+    records.write(value)
+    return value
+
+
+def _listen_for_recomputes(client: Any) -> None:
+    """Log, in the flow process, each recompute a worker reports (once per client)."""
+    if getattr(client, "_legato_recomputes", False):
+        return
+    client._legato_recomputes = True
+
+    def report(event: Any) -> None:
+        message = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+        run = message.get("run", "?") if isinstance(message, dict) else message
+        logger.warning("dask runner: Dask ran task run %r again (its first worker died holding the result); "
+                       "its stored record was read instead of running the task a second time", run)
+
+    try:
+        client.subscribe_topic(RECOMPUTED_TOPIC, report)
+    except Exception as error:  # an old distributed: recomputes are still read from the record, just not logged
+        logger.debug("cannot subscribe to Dask events: %s", error)
 
 
 def _dask_dumps(value: Any) -> object:

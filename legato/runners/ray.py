@@ -43,7 +43,9 @@ Failures:
   the task up to ``max_retries`` times (default 3; set it per task in
   ``runner_options``). These reruns are invisible to legato and not counted
   as retries. If the task still cannot finish, the run fails with
-  :class:`~legato.core.errors.WorkerCrashedError` naming it;
+  :class:`~legato.core.errors.WorkerCrashedError` naming it. A batch of map
+  elements gets ``max_retries=0`` (unless the task sets it): its loss is
+  logged and the engine reruns its elements one by one, an attempt each;
 * ``timeout_seconds``: the Ray task is force-cancelled, which kills the
   worker process running it.
 
@@ -332,7 +334,13 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         try:
             status = status_future.result()
         except BaseException as error:
-            return _translate(error, self.name)
+            translated = _translate(error, self.name)
+            if self.names is not None and isinstance(translated, WorkerCrashedError):  # the crash path only
+                logger.warning("ray runner: the Ray worker running a batch of %d map elements (task run %r and "
+                               "the %d after it) died; all %d run again, one at a time (any it had finished "
+                               "inside the batch run twice)", len(self.names), self.name, len(self.names) - 1,
+                               len(self.names))
+            return translated
         if status is None:
             return None
         if len(status) > 2:
@@ -450,6 +458,10 @@ def _init_defaults(address: str | None) -> dict[str, Any]:
 
 def _task_options(work: WorkItem) -> dict[str, Any]:
     options: dict[str, Any] = {"name": work.key}
+    if is_batch(work):
+        # A batch lost with its worker is not retried by Ray, behind legato's back: it fails, and the
+        # engine runs its elements again one by one, logged and counted (an attempt each).
+        options["max_retries"] = 0
     declared = work.options
     if declared:
         options.update({k: v for k, v in declared.items() if k in RAY_OPTIONS})

@@ -7,16 +7,23 @@ ran out on the timer thread) waits on the queue until some thread waits on a
 future of this runner, and that thread runs it. Re-entrant submissions (a
 task that submits a task) are queued, not run recursively, so deep chains do
 not grow the stack.
+
+``timeout_seconds`` is enforced: a task with a timeout runs under a
+``SIGALRM`` interrupt (:mod:`legato.runners._alarm`), which needs the main
+thread; submitting one from another thread is refused with a
+``RuntimeError`` that says so, rather than overrunning silently.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from legato.core.timer import in_timer_thread
+from legato.runners._alarm import call_with_alarm, check_enforceable
 from legato.runners.base import RunnerFuture, TaskRunner, WorkItem
 from legato.runners.local_future import LocalFuture, run_into
 
@@ -35,6 +42,9 @@ class SyncTaskRunner(TaskRunner):
         self._local = threading.local()
 
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
+        timeout = _timeout_of(work)
+        if timeout is not None and not in_timer_thread():
+            check_enforceable(work.task.name, timeout)  # a retry queued by the timer is checked where it runs
         future = LocalFuture()
         self._queue.append((future, work, upstream))
         if not in_timer_thread() and not getattr(self._local, "draining", False):
@@ -71,7 +81,32 @@ class SyncTaskRunner(TaskRunner):
             future, work, upstream = self._queue.popleft()
         except IndexError:
             return
-        run_into(future, work, upstream)
+        timeout = _timeout_of(work)
+        if timeout is None:
+            run_into(future, work, upstream)
+            return
+        try:
+            check_enforceable(work.task.name, timeout)
+        except RuntimeError as refused:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(refused)
+            return
+        name = work.task.name
+
+        def interruptible(*values: Any) -> Any:  # the interrupt covers the task's call, never the settling
+            # In a copy of the context: an interrupt that lands in the work item's own cleanup cannot
+            # leave its task-run context set in the flow's thread.
+            return contextvars.copy_context().run(call_with_alarm, lambda: work(*values), timeout, name)
+
+        run_into(future, interruptible, upstream)
 
     def __repr__(self) -> str:
         return "SyncTaskRunner()"
+
+
+def _timeout_of(work: Any) -> float | None:
+    """The timeout a sync work item must be interrupted at (async tasks enforce their own)."""
+    task = getattr(work, "task", None)  # batches of map elements never carry a timeout
+    if task is None or getattr(task, "is_async", False):
+        return None
+    return getattr(task, "timeout_seconds", None)

@@ -15,11 +15,11 @@ from legato.results.records import (
     VERSION,
     CorruptRecord,
     RecordError,
+    UnsignedRecord,
     UntrustedRecord,
     _PREFIX,
     decode_record,
     encode_record,
-    is_safe_to_load,
 )
 from legato.serializers import get_serializer
 
@@ -48,7 +48,7 @@ def test_records_read_back(serializer: str) -> None:
     read = decode_record(record(serializer=serializer), expected_key="some/key", signing_key=key_fn)
     assert get_serializer(read.serializer).loads(read.payload) == {"a": [1, 2]}
     assert read.created == 100.0 and read.expires is None
-    assert read.signed is not is_safe_to_load(get_serializer(serializer))
+    assert read.signed  # every format, not only those that would run code on loading
 
 
 def test_every_truncation_and_any_extra_byte_is_refused() -> None:
@@ -91,12 +91,30 @@ def test_an_unsigned_pickle_record_is_refused(tmp_path: Path) -> None:
     header = {"key": "k", "serializer": "pickle", "created": 0, "expires": None, "size": len(payload), "signed": False}
     with pytest.raises(UntrustedRecord):
         decode_record(raw_record(header, payload), expected_key="k", signing_key=key_fn)
-    # Claiming a safe serializer does not help: the payload is then read as JSON, and fails.
+    # Claiming a format that cannot run code does not help: unsigned is unsigned.
     header["serializer"] = "json"
-    read = decode_record(raw_record(header, payload), expected_key="k", signing_key=key_fn)
-    with pytest.raises(Exception):
-        get_serializer(read.serializer).loads(read.payload)
+    with pytest.raises(UnsignedRecord):
+        decode_record(raw_record(header, payload), expected_key="k", signing_key=key_fn)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack", "compressed/json"])
+def test_an_unsigned_record_in_a_safe_format_is_refused(serializer: str) -> None:
+    payload = get_serializer(serializer).dumps({"i": 999})
+    header = {"key": "k", "serializer": serializer, "created": 0, "expires": None, "size": len(payload),
+              "signed": False}
+    with pytest.raises(UnsignedRecord):
+        decode_record(raw_record(header, payload), expected_key="k", signing_key=key_fn)
+    # An unsigned record whose plain checksum is wrong is damaged, not merely old.
+    with pytest.raises(CorruptRecord):
+        decode_record(raw_record(header, payload, digest=b"\0" * 32), expected_key="k", signing_key=key_fn)
+
+
+def test_a_record_claiming_to_be_signed_with_a_plain_checksum_is_refused() -> None:
+    payload = get_serializer("json").dumps(1)
+    header = {"key": "k", "serializer": "json", "created": 0, "expires": None, "size": len(payload), "signed": True}
+    with pytest.raises(UntrustedRecord):
+        decode_record(raw_record(header, payload), expected_key="k", signing_key=key_fn)
 
 
 def test_the_attack_payload_does_run_when_trusted(tmp_path: Path) -> None:

@@ -277,7 +277,9 @@ def test_a_worker_killed_mid_map_loses_nothing(ray_session, tmp_path):
     killer.join()
     assert killed, "no worker was killed"
     assert values == [2 * x for x in range(120)]
-    assert set(run_counts) == {1}  # Ray's reruns are not legato retries
+    # A batch lost with its worker is rerun by legato, element by element, an attempt each (issue 14);
+    # Ray no longer retries batches behind legato's back.
+    assert set(run_counts) <= {1, 2}
 
 
 # ---------------------------------------------------------------------- run logs from workers
