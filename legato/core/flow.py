@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
+import logging
 import random
 import time
 import uuid
@@ -32,8 +32,12 @@ from typing import Any, Generic, TypeVar
 from legato.core import states as S
 from legato.core.arguments import replace_futures
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
-from legato.core.engine import FlowEngine, _is_upstream, format_error
-from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
+from legato import config
+from legato.core.clock import current_clock
+from legato.core.contracts import services
+from legato.core.engine import FlowEngine
+from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError, format_error
+from legato.core.graph import is_upstream
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.mainguard import refuse_in_worker_startup
 from legato.core.retries import RetryPolicy
@@ -107,9 +111,7 @@ class Flow(Generic[R]):
         if timeout_seconds is not None and timeout_seconds < 0:
             raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
         if task_runner is not None:
-            from legato.runners import validate_runner_spec
-
-            validate_runner_spec(task_runner)
+            services().validate_runner(task_runner)
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "flow").replace("_", "-")
         self.description = description or inspect.getdoc(fn)
@@ -278,13 +280,13 @@ class _FlowRunner:
             parameters=self.parameters,
             tags=flow.tags | current_tags(),
         )
-        self.run.run_key = _render_run_key(flow.run_key, self.parameters)
+        self.run.run_key = services().render_run_key(flow.run_key, self.parameters)
+        #: flow retries wait on it; the engines of this run take it too
+        self.clock = current_clock()
         self.logger = flow_run_logger(self.run)
 
     def run_sync(self) -> Any:
-        from legato.runners import resolve_runner
-
-        runner = resolve_runner(self.flow.task_runner)
+        runner = services().resolve_runner(self.flow.task_runner)
         state = self._begin(runner)
         try:
             with runner:
@@ -293,17 +295,13 @@ class _FlowRunner:
                     delay = self._retry_delay(state)
                     if delay is None:
                         break
-                    time.sleep(delay)
+                    self.clock.sleep(delay)
         except BaseException as interrupt:  # the runner itself was interrupted while shutting down
             state = S.Crashed(interrupt)
         return self._end(state)
 
     async def run_async(self) -> Any:
-        import asyncio
-
-        from legato.runners import resolve_runner
-
-        runner = resolve_runner(self.flow.task_runner)
+        runner = services().resolve_runner(self.flow.task_runner)
         state = self._begin(runner)
         try:
             with runner:
@@ -312,7 +310,7 @@ class _FlowRunner:
                     delay = self._retry_delay(state)
                     if delay is None:
                         break
-                    await asyncio.sleep(delay)
+                    await self.clock.sleep_async(delay)
         except BaseException as interrupt:  # the runner itself was interrupted while shutting down
             state = S.Crashed(interrupt)
         return self._end(state)
@@ -322,22 +320,21 @@ class _FlowRunner:
     def _begin(self, runner: Any) -> S.State:
         self.run.started_at = time.time()
         self.run.state = S.Running()
-        self._results = _open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
-        self._recorder = _open_recorder(self.run, runner)
-        self._progress = _open_progress(self.run) if flow_run_context.get() is None else None
+        self._results = services().open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
+        self._observers = services().open_observers(self.run, runner, top_level=flow_run_context.get() is None)
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         return self.run.state
 
     def _results_later(self) -> Any:
         """The result store, opened the first time a task asks for caching (shared by all attempts)."""
         if self._results is None:
-            self._results = _open_results(self.flow, self.run)
+            self._results = services().open_results(self.flow, self.run)
         return self._results
 
     def _new_attempt(self, runner: Any) -> FlowEngine:
         """A fresh engine for one attempt of the body (flow retries rerun the body)."""
         self.run.run_count += 1
-        return FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
+        return FlowEngine(self.run, runner, self._observers, self._results, self._results_later, self.clock)
 
     def _body_sync(self, engine: FlowEngine) -> S.State:
         token = flow_run_context.set(FlowRunContext(self.flow, self.run, engine, self.parameters))
@@ -393,7 +390,7 @@ class _FlowRunner:
         def value(source: Any) -> Any:
             return source.result()
 
-        return replace_futures(result, value, _is_upstream)
+        return replace_futures(result, value, is_upstream)
 
     def _failed(self, engine: FlowEngine, error: BaseException) -> S.State:
         if engine.crash is not None or not isinstance(error, Exception):
@@ -424,8 +421,8 @@ class _FlowRunner:
 
     def _end(self, state: S.State) -> Any:
         run, flow = self.run, self.flow
-        if self._progress is not None:
-            self._progress.stop()
+        for observer in self._observers:  # a live display stops before the hooks print
+            _quietly(observer.close)
         run.state = state
         run.ended_at = time.time()
         if state.is_completed():
@@ -440,8 +437,10 @@ class _FlowRunner:
         elif state.is_cancelled():
             self.logger.warning("Finished in state Cancelled: %s", state.message)
             flow.run_hooks(flow.on_cancellation, run, state, "on_cancellation")
-        if self._recorder is not None:
-            self._recorder.flow_run_finished(run, format_error(state.data if not state.is_completed() else None))
+        if self._observers:
+            error = format_error(state.data if not state.is_completed() else None)
+            for observer in self._observers:
+                _quietly(observer.flow_run_finished, run, error)
         if self.return_state:
             return state
         if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
@@ -449,26 +448,12 @@ class _FlowRunner:
         return state.result()
 
 
-def _open_recorder(run: FlowRun, runner: Any) -> Any:
-    from legato.core.recording import open_recorder
-
-    return open_recorder(run, runner)
-
-
-def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:
-    if run_key is None:
-        return None
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """Call an observer; one that raises is logged, never allowed to change how the flow run ends."""
     try:
-        from legato.results import render_run_key
-    except ImportError:
-        return str(run_key(**parameters) if callable(run_key) else run_key)
-    return render_run_key(run_key, parameters)
-
-
-def _open_progress(run: FlowRun) -> Any:
-    from legato.progress import open_progress
-
-    return open_progress(run.name)
+        fn(*args)
+    except Exception:
+        logging.getLogger("legato.engine").warning("a run observer failed: %r", fn, exc_info=True)
 
 
 def _results_needed_now(flow: Flow[Any], run: FlowRun) -> bool:
@@ -482,18 +467,10 @@ def _results_needed_now(flow: Flow[Any], run: FlowRun) -> bool:
         return True
     if flow.persist_result or flow.result_storage is not None or flow.result_serializer is not None:
         return True
-    if os.environ.get("LEGATO_PERSIST_RESULTS"):
+    if config.persist_results():
         return True
     parent = flow_run_context.get()
     return parent is not None and getattr(parent.flow_run, "run_key", None) is not None
-
-
-def _open_results(flow: Flow[Any], run: FlowRun) -> Any:
-    try:
-        from legato.results import ResultsManager
-    except ImportError:
-        return None
-    return ResultsManager.for_flow_run(flow, run)
 
 
 def _resolved_hints(fn: Callable[..., Any]) -> dict[str, Any]:

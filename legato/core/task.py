@@ -183,7 +183,7 @@ class Task(Generic[R]):
         if max_concurrency is not None:
             if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
                 raise ValueError(f"{self.name}.map(): max_concurrency must be a positive int, got {max_concurrency!r}")
-            from legato.core.engine import Limiter
+            from legato.core.graph import Limiter
 
             limiter = Limiter(max_concurrency)
         futures = LegatoFutureList()
@@ -277,11 +277,11 @@ async def _await_direct(engine: Any, task: Task[Any], args: tuple[Any, ...], kwa
 
 def _standalone_engine(task: Task[Any]) -> Any:
     """An engine for a task called outside any flow: runs it inline, with retries and hooks."""
+    from legato.core.contracts import services
     from legato.core.engine import FlowEngine
     from legato.core.flow import FlowRun
-    from legato.runners.sync import SyncTaskRunner
 
-    return FlowEngine(FlowRun.standalone(task.name), SyncTaskRunner())
+    return FlowEngine(FlowRun.standalone(task.name), services().inline_runner())
 
 
 def _hooks(hooks: Any, kind: str) -> list[Hook]:

@@ -55,6 +55,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from legato import config
 from legato.results.hashing import UnhashableError, hash_objects
 from legato.results.keys import render_run_key, render_storage_key, run_record_key, slug
 from legato.results.records import RecordError, decode_record, encode_record
@@ -70,7 +71,6 @@ DEFAULT_SERIALIZER = "cloudpickle"
 
 _MISS: tuple[bool, Any] = (False, None)
 _build_lock = threading.Lock()
-_OFF_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ class ResultsManager:
         task_storage = getattr(task, "result_storage", None)
         return _Plan(
             persist=True,
-            refresh=_switch(REFRESH_ENV, False) if refresh is None else bool(refresh),
+            refresh=config.refresh_cache() if refresh is None else bool(refresh),
             use_run_key=self.run_key is not None,
             policy=policy,
             namespaced=namespaced,
@@ -271,7 +271,7 @@ class ResultsManager:
         from_flow = _flow_persists(self.flow)
         if from_flow is not None:
             return from_flow
-        return _switch(PERSIST_ENV, False)
+        return config.persist_results()
 
     # ------------------------------------------------------------------ keys
 
@@ -464,13 +464,6 @@ def _identity(task: Any) -> str:
         filename = getattr(getattr(fn, "__code__", None), "co_filename", "")
         module = os.path.splitext(os.path.basename(filename))[0] or module
     return f"{module}.{qualname}"
-
-
-def _switch(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    return raw not in _OFF_WORDS
 
 
 def _flow_name(flow: Any, flow_run: Any) -> str:

@@ -89,5 +89,5 @@ def test_public_names_match_all():
     for name in history.__all__:  # every exported name resolves (most are loaded lazily)
         assert getattr(history, name) is not None
     public = {name for name in vars(history) if not name.startswith("_")}
-    modules = {"chunks", "errors", "graph", "handler", "query", "recorder", "schema", "summary", "crashes", "annotations"}
+    modules = {"chunks", "errors", "graph", "handler", "query", "recorder", "schema", "summary", "crashes", "annotations", "observer"}
     assert public - modules == set(history.__all__)
