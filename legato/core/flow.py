@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from legato.core import states as S
 from legato.core.arguments import replace_futures
+from legato.core.callables import accepted_parameters, hook_list
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
 from legato import config
 from legato.core.clock import current_clock
@@ -104,8 +105,6 @@ class Flow(Generic[R]):
         cache_result_in_memory: bool = True,
         run_key: str | Callable[..., str] | None = None,
     ) -> None:
-        from legato.core.task import _hooks
-
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         if timeout_seconds is not None and timeout_seconds < 0:
@@ -124,10 +123,10 @@ class Flow(Generic[R]):
         self.tags = frozenset(tags or ())
         self.log_prints = log_prints
         self.validate_parameters = validate_parameters
-        self.on_completion = _hooks(on_completion, "on_completion")
-        self.on_failure = _hooks(on_failure, "on_failure")
-        self.on_crashed = _hooks(on_crashed, "on_crashed")
-        self.on_cancellation = _hooks(on_cancellation, "on_cancellation")
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_crashed = hook_list(on_crashed, "on_crashed")
+        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
         self.timeout_seconds = timeout_seconds
         self.persist_result = persist_result
         self.result_storage = result_storage
@@ -237,9 +236,7 @@ class Flow(Generic[R]):
             return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
         try:
             if callable(template):
-                from legato.core.task import _accepted
-
-                return str(template(**_accepted(template, parameters)))
+                return str(template(**accepted_parameters(template, parameters)))
             return template.format(**parameters)
         except Exception as error:
             raise ValueError(f"flow {self.name!r}: cannot build flow_run_name from {template!r}: {error}") from error

@@ -20,6 +20,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
+from legato.core.callables import Hook, accepted_parameters, hook_list
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
 from legato.core.logs import engine_logger
@@ -28,8 +29,6 @@ from legato.core.retries import RetryPolicy
 from legato.core.states import State
 
 R = TypeVar("R")
-
-Hook = Callable[..., Any]
 
 
 class Task(Generic[R]):
@@ -78,9 +77,9 @@ class Task(Generic[R]):
         self.timeout_seconds = timeout_seconds
         self.task_run_name = task_run_name
         self.log_prints = log_prints
-        self.on_completion = _hooks(on_completion, "on_completion")
-        self.on_failure = _hooks(on_failure, "on_failure")
-        self.on_running = _hooks(on_running, "on_running")
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_running = hook_list(on_running, "on_running")
         self.cache_policy = cache_policy
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
@@ -136,7 +135,7 @@ class Task(Generic[R]):
         try:
             parameters = self.bind(args, kwargs)
             if callable(template):
-                return str(template(**_accepted(template, parameters)))
+                return str(template(**accepted_parameters(template, parameters)))
             return template.format(**parameters)
         except Exception as error:
             raise ValueError(f"task {self.name!r}: cannot build task_run_name from {template!r}: {error}") from error
@@ -282,26 +281,6 @@ def _standalone_engine(task: Task[Any]) -> Any:
     from legato.core.flow import FlowRun
 
     return FlowEngine(FlowRun.standalone(task.name), services().inline_runner())
-
-
-def _hooks(hooks: Any, kind: str) -> list[Hook]:
-    if hooks is None:
-        return []
-    if callable(hooks):
-        hooks = [hooks]
-    hooks = list(hooks)
-    for hook in hooks:
-        if not callable(hook):
-            raise TypeError(f"{kind} hooks must be callables, got {hook!r}")
-    return hooks
-
-
-def _accepted(fn: Callable[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``parameters`` that ``fn`` takes (all of them if it takes ``**kwargs``)."""
-    signature = inspect.signature(fn)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return parameters
-    return {k: v for k, v in parameters.items() if k in signature.parameters}
 
 
 @overload

@@ -213,12 +213,12 @@ class ResultsManager:
         return plan
 
     def _build_plan(self, task: Any) -> _Plan:
-        from legato.cache_policies import CacheKeyFnPolicy, CachePolicy, _NoCache
+        from legato.cache_policies import CacheKeyFnPolicy, CachePolicy, NoCache
 
         policy = getattr(task, "cache_policy", None)
         key_fn = getattr(task, "cache_key_fn", None)
         storage_key = getattr(task, "result_storage_key", None)
-        no_cache = isinstance(policy, _NoCache)
+        no_cache = isinstance(policy, NoCache)
         persist = self._persists(task, opted_in=bool(
             (policy is not None and not no_cache) or key_fn is not None or storage_key is not None
             or getattr(task, "result_storage", None) is not None
