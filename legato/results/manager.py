@@ -61,13 +61,13 @@ from legato.results.keys import render_run_key, render_storage_key, run_record_k
 from legato.results.records import RecordError, decode_record, encode_record
 from legato.results.signing import signing_key
 from legato.results.storage import ResultStorage, check_key, default_root, resolve_storage
-from legato.serializers import Serializer, get_serializer
+from legato.serializers import TASK_SERIALIZER, Serializer, get_serializer
 
 logger = logging.getLogger("legato.results")
 
 PERSIST_ENV = "LEGATO_PERSIST_RESULTS"
 REFRESH_ENV = "LEGATO_REFRESH_CACHE"
-DEFAULT_SERIALIZER = "cloudpickle"
+DEFAULT_SERIALIZER = TASK_SERIALIZER
 
 _MISS: tuple[bool, Any] = (False, None)
 _build_lock = threading.Lock()
