@@ -23,6 +23,14 @@ def hook_list(hooks: Any, kind: str) -> list[Hook]:
     return hooks
 
 
+def check_callable_and_timeout(fn: Any, timeout_seconds: float | None, decorator: str) -> None:
+    """Fail at decoration on what can never run: a non-callable, a negative timeout."""
+    if not callable(fn):
+        raise TypeError(f"{decorator} needs a function, got {fn!r}")
+    if timeout_seconds is not None and timeout_seconds < 0:
+        raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+
+
 def accepted_parameters(fn: Callable[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``parameters`` that ``fn`` takes (all of them if it takes ``**kwargs``)."""
     signature = inspect.signature(fn)
@@ -31,4 +39,4 @@ def accepted_parameters(fn: Callable[..., Any], parameters: dict[str, Any]) -> d
     return {k: v for k, v in parameters.items() if k in signature.parameters}
 
 
-__all__ = ["Hook", "accepted_parameters", "hook_list"]
+__all__ = ["Hook", "accepted_parameters", "check_callable_and_timeout", "hook_list"]

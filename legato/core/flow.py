@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from legato.core import states as S
 from legato.core.arguments import replace_futures
-from legato.core.callables import accepted_parameters, hook_list
+from legato.core.callables import accepted_parameters, check_callable_and_timeout, hook_list
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
 from legato import config
 from legato.core.clock import current_clock
@@ -94,21 +94,14 @@ class Flow(Generic[R]):
         tags: Iterable[str] | None = None,
         log_prints: bool = False,
         validate_parameters: bool = True,
-        on_completion: list[Callable[..., Any]] | None = None,
-        on_failure: list[Callable[..., Any]] | None = None,
-        on_crashed: list[Callable[..., Any]] | None = None,
-        on_cancellation: list[Callable[..., Any]] | None = None,
+        on_completion: list[Callable[..., Any]] | None = None, on_failure: list[Callable[..., Any]] | None = None,
+        on_crashed: list[Callable[..., Any]] | None = None, on_cancellation: list[Callable[..., Any]] | None = None,
         timeout_seconds: float | None = None,
-        persist_result: bool | None = None,
-        result_storage: Any = None,
-        result_serializer: Any = None,
+        persist_result: bool | None = None, result_storage: Any = None, result_serializer: Any = None,
         cache_result_in_memory: bool = True,
         run_key: str | Callable[..., str] | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@flow needs a function, got {fn!r}")
-        if timeout_seconds is not None and timeout_seconds < 0:
-            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+        check_callable_and_timeout(fn, timeout_seconds, "@flow")
         if task_runner is not None:
             services().validate_runner(task_runner)
         self.fn = fn
@@ -123,16 +116,9 @@ class Flow(Generic[R]):
         self.tags = frozenset(tags or ())
         self.log_prints = log_prints
         self.validate_parameters = validate_parameters
-        self.on_completion = hook_list(on_completion, "on_completion")
-        self.on_failure = hook_list(on_failure, "on_failure")
-        self.on_crashed = hook_list(on_crashed, "on_crashed")
-        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
+        self._keep_hooks(on_completion, on_failure, on_crashed, on_cancellation)
         self.timeout_seconds = timeout_seconds
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = result_serializer
-        self.cache_result_in_memory = cache_result_in_memory
-        self.run_key = run_key
+        self._keep_result_options(persist_result, result_storage, result_serializer, cache_result_in_memory, run_key)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self._model: Any = None
@@ -142,6 +128,21 @@ class Flow(Generic[R]):
 
             install_print_redirect()
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def _keep_hooks(self, on_completion: Any, on_failure: Any, on_crashed: Any, on_cancellation: Any) -> None:
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_crashed = hook_list(on_crashed, "on_crashed")
+        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
+
+    def _keep_result_options(self, persist_result: Any, result_storage: Any, result_serializer: Any,
+                             cache_result_in_memory: bool, run_key: Any) -> None:
+        """What the result store reads (:mod:`legato.results`): persistence, and the run key of resume."""
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_result_in_memory = cache_result_in_memory
+        self.run_key = run_key
 
     def with_options(self, **changes: Any) -> Flow[R]:
         """A copy of this flow with some options changed."""

@@ -154,19 +154,21 @@ class MapScheduler:
             work = (LocalBatch(task, self, runs, args, kwargs, slot_lists, option_list, spans) if local
                     else BatchWork(items, spans))
             future = self.runner.submit(work, futures)
-        except BaseException as error:
-            with self._lock:
-                backlog.in_flight -= 1
-                for run in runs:
-                    run.attempt_open = False
-            for run, attempt in zip(runs, attempts):
-                outcomes.append((run, self._failure_state(run, error, attempt)))
-            return outcomes
+        except BaseException as error:  # a runner that cannot take the batch fails its elements
+            return outcomes + self._batch_not_taken(backlog, runs, attempts, error)
         for index, run in enumerate(runs):
             run.runner_future = future
             run.batch_index = index
         future.add_done_callback(lambda f: self._batch_done(task, backlog, runs, attempts, f))
         return outcomes
+
+    def _batch_not_taken(self, backlog: Backlog, runs: list[TaskRun], attempts: list[int], error: BaseException
+                         ) -> list[tuple[TaskRun, S.State | None]]:
+        with self._lock:
+            backlog.in_flight -= 1
+            for run in runs:
+                run.attempt_open = False
+        return [(run, self._failure_state(run, error, attempt)) for run, attempt in zip(runs, attempts)]
 
     def _batch_done(self, task: Any, backlog: Backlog, runs: list[TaskRun], attempts: list[int], future: Any) -> None:
         try:

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
-from legato.core.callables import Hook, accepted_parameters, hook_list
+from legato.core.callables import Hook, accepted_parameters, check_callable_and_timeout, hook_list
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
 from legato.core.logs import engine_logger
@@ -41,30 +41,23 @@ class Task(Generic[R]):
         name: str | None = None,
         description: str | None = None,
         tags: Iterable[str] | None = None,
-        retries: Any = None,
-        retry_delay_seconds: Any = None,
+        retries: Any = None, retry_delay_seconds: Any = None,
         retry_jitter_factor: float | None = None,
         retry_condition_fn: Any = None,
         timeout_seconds: float | None = None,
         task_run_name: str | Callable[..., str] | None = None,
         log_prints: bool = False,
-        on_completion: list[Hook] | None = None,
-        on_failure: list[Hook] | None = None,
+        on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
         on_running: list[Hook] | None = None,
         cache_policy: Any = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: Any = None,
         refresh_cache: bool | None = None,
-        persist_result: bool | None = None,
-        result_storage: Any = None,
-        result_serializer: Any = None,
+        persist_result: bool | None = None, result_storage: Any = None, result_serializer: Any = None,
         result_storage_key: str | None = None,
         runner_options: dict[str, Any] | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@task needs a function, got {fn!r}")
-        if timeout_seconds is not None and timeout_seconds < 0:
-            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+        check_callable_and_timeout(fn, timeout_seconds, "@task")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         self.description = description or inspect.getdoc(fn)
@@ -80,6 +73,21 @@ class Task(Generic[R]):
         self.on_completion = hook_list(on_completion, "on_completion")
         self.on_failure = hook_list(on_failure, "on_failure")
         self.on_running = hook_list(on_running, "on_running")
+        self._keep_result_options(cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result,
+                                  result_storage, result_serializer, result_storage_key)
+        self.runner_options = dict(runner_options or {})
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature: inspect.Signature | None = None
+        if log_prints:
+            from legato.core.logs import install_print_redirect
+
+            install_print_redirect()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def _keep_result_options(self, cache_policy: Any, cache_key_fn: Any, cache_expiration: Any, refresh_cache: Any,
+                              persist_result: Any, result_storage: Any, result_serializer: Any,
+                              result_storage_key: Any) -> None:
+        """The caching and persistence options, read by the result store (:mod:`legato.results`)."""
         self.cache_policy = cache_policy
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
@@ -88,20 +96,12 @@ class Task(Generic[R]):
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         self.result_storage_key = result_storage_key
-        self.runner_options = dict(runner_options or {})
-        self.is_async = inspect.iscoroutinefunction(fn)
         #: whether any option asks the result store for something (else it need not be opened)
         self.uses_results = bool(
             cache_policy is not None or cache_key_fn is not None or persist_result or result_storage is not None
             or result_serializer is not None or result_storage_key is not None or cache_expiration is not None
             or refresh_cache
         )
-        self._signature: inspect.Signature | None = None
-        if log_prints:
-            from legato.core.logs import install_print_redirect
-
-            install_print_redirect()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ options
 
