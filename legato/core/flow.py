@@ -15,6 +15,13 @@ and ends in one final state:
 A failed task that the body neither returns nor waits for does not fail the
 flow, as in Prefect. A flow called inside another flow is a subflow: it runs
 in the caller's thread with its own engine and a copy of its own runner.
+
+Map of this module (top to bottom): :class:`FlowRun` (what is known about
+one run); :class:`Flow` (options, parameter validation, run names,
+``__call__``); ``_FlowRunner`` (one call: begin, body attempts with flow
+retries on the clock, waiting within the timeout, resolving the result, the
+final state, hooks and observers at the end); then helpers (when the result
+store must open at once, type hints, validation messages) and :func:`flow`.
 """
 
 from __future__ import annotations
