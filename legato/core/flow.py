@@ -199,7 +199,7 @@ class Flow(Generic[R]):
             self._hints = _resolved_hints(self.fn)
         for name, value in parameters.items():
             hint = self._hints.get(name, inspect.Parameter.empty)
-            if hint is inspect.Parameter.empty:
+            if hint is inspect.Parameter.empty or hint is Any:  # Any is a class since 3.11, not one to check
                 continue
             if not isinstance(hint, type) or not isinstance(value, hint):
                 return False
