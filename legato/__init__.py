@@ -34,6 +34,9 @@ from legato.core.retries import exponential_backoff
 from legato.core.states import State, StateType
 from legato.core.task import Task, task
 from legato.notifications import notify
+from legato.wiring import install as _install_services
+
+_install_services()  # the core's runners, result store, history and progress (see legato.wiring)
 
 __version__ = "0.1.0"
 

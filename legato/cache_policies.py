@@ -164,6 +164,8 @@ TASK_SOURCE = TaskSource()
 FLOW_PARAMETERS = FlowParameters()
 RUN_ID = RunId()
 NO_CACHE = _NoCache()
+#: the class of :data:`NO_CACHE`, for ``isinstance`` checks elsewhere
+NoCache = _NoCache
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
 
 __all__ = [
@@ -171,6 +173,7 @@ __all__ = [
     "FLOW_PARAMETERS",
     "INPUTS",
     "NO_CACHE",
+    "NoCache",
     "RUN_ID",
     "TASK_SOURCE",
     "CacheKeyFnPolicy",

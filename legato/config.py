@@ -4,15 +4,23 @@ Every setting is read when it is asked for, never at import time, so a test
 (or a long-lived process) can change an environment variable and see the new
 value on the next call. Stdlib only: the engine imports this on every run.
 
-=================  ==========================  =============================
-variable           function                    default
-=================  ==========================  =============================
-LEGATO_HOME        :func:`legato_home`         ``~/.legato``
-LEGATO_DATABASE    :func:`database_path`       ``$LEGATO_HOME/history.db``
-LEGATO_HISTORY     :func:`history_enabled`     on
-LEGATO_PROGRESS    :func:`progress_enabled`    on
-LEGATO_FULL_TRACEBACKS  :func:`full_tracebacks`  off
-=================  ==========================  =============================
+=======================  =============================  ============================
+variable                 function                       default
+=======================  =============================  ============================
+LEGATO_HOME              :func:`legato_home`            ``~/.legato``
+LEGATO_DATABASE          :func:`database_path`          ``$LEGATO_HOME/history.db``
+LEGATO_HISTORY           :func:`history_enabled`        on
+LEGATO_PROGRESS          :func:`progress_enabled`       on
+LEGATO_BATCHING          :func:`batching_enabled`       on
+LEGATO_PERSIST_RESULTS   :func:`persist_results`        off
+LEGATO_REFRESH_CACHE     :func:`refresh_cache`          off
+LEGATO_TASK_RUNNER       :func:`task_runner_override`   none (the flow's own runner)
+LEGATO_LOGGING_LEVEL     :func:`logging_level`          ``INFO``
+LEGATO_RESULTS_KEY       :func:`results_key`            none (``$LEGATO_HOME/results.key``)
+LEGATO_FULL_TRACEBACKS   :func:`full_tracebacks`        off
+=======================  =============================  ============================
+
+:data:`SETTINGS` lists them; a test checks the README's table against it.
 
 ``LEGATO_ENTRYPOINT`` and ``LEGATO_CLI_PARAMETERS`` are not settings but a
 hand-over from ``legato run`` to the history recorder (see below).
@@ -71,6 +79,52 @@ def full_tracebacks() -> bool:
     return _switch("LEGATO_FULL_TRACEBACKS", default=False)
 
 
+def batching_enabled() -> bool:
+    """Whether the engine sends the elements of a map to the runner in batches."""
+    return _switch("LEGATO_BATCHING")
+
+
+def persist_results() -> bool:
+    """Whether every task run persists its result by default (Prefect's ``PREFECT_RESULTS_PERSIST_BY_DEFAULT``)."""
+    return _switch("LEGATO_PERSIST_RESULTS", default=False)
+
+
+def refresh_cache() -> bool:
+    """Whether cached results are recomputed (and stored again) instead of read."""
+    return _switch("LEGATO_REFRESH_CACHE", default=False)
+
+
+def task_runner_override() -> str | None:
+    """The runner name that replaces every flow's own ``task_runner``, if set."""
+    return os.environ.get("LEGATO_TASK_RUNNER", "").strip() or None
+
+
+def logging_level() -> str:
+    """The level of legato's loggers (a name such as ``DEBUG``)."""
+    return os.environ.get("LEGATO_LOGGING_LEVEL", "").strip().upper() or "INFO"
+
+
+def results_key() -> str:
+    """The key result records are signed with, when set here rather than in a key file ("" when unset)."""
+    return os.environ.get("LEGATO_RESULTS_KEY", "")
+
+
+#: every setting: variable -> the function that reads it
+SETTINGS = {
+    "LEGATO_HOME": legato_home,
+    "LEGATO_DATABASE": database_path,
+    "LEGATO_HISTORY": history_enabled,
+    "LEGATO_PROGRESS": progress_enabled,
+    "LEGATO_BATCHING": batching_enabled,
+    "LEGATO_PERSIST_RESULTS": persist_results,
+    "LEGATO_REFRESH_CACHE": refresh_cache,
+    "LEGATO_TASK_RUNNER": task_runner_override,
+    "LEGATO_LOGGING_LEVEL": logging_level,
+    "LEGATO_RESULTS_KEY": results_key,
+    "LEGATO_FULL_TRACEBACKS": full_tracebacks,
+}
+
+
 def _switch(name: str, default: bool = True) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
@@ -81,4 +135,7 @@ def _switch(name: str, default: bool = True) -> bool:
 __all__ = [
     "CLI_PARAMETERS_ENV",
     "ENTRYPOINT_ENV",
-    "database_path", "full_tracebacks", "history_enabled", "legato_home", "progress_enabled"]
+    "SETTINGS",
+    "batching_enabled", "database_path", "full_tracebacks", "history_enabled", "legato_home", "logging_level", "persist_results",
+    "progress_enabled", "refresh_cache", "results_key", "task_runner_override",
+]

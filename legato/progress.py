@@ -15,6 +15,8 @@ import sys
 import threading
 from typing import Any
 
+from legato.core.contracts import RunObserver
+
 
 class TaskCounts:
     __slots__ = ("created", "started", "completed", "failed", "other")
@@ -31,8 +33,8 @@ class TaskCounts:
         return max(0, self.started - self.settled)
 
 
-class FlowProgress:
-    """Counters per task name, and the rich display that draws them."""
+class FlowProgress(RunObserver):
+    """Counters per task name, and the rich display that draws them; a run observer of the engine."""
 
     def __init__(self, flow_run_name: str) -> None:
         self.flow_run_name = flow_run_name
@@ -60,6 +62,22 @@ class FlowProgress:
             counts.failed += 1
         else:
             counts.other += 1
+
+    # -- as a run observer (legato.core.contracts.RunObserver)
+
+    def run_created(self, run: Any) -> None:
+        self.created(run.task.name)
+
+    def run_started(self, run: Any) -> None:
+        self.started(run.task.name)
+
+    def runs_settled(self, runs: list[Any]) -> None:
+        settled = self.settled
+        for run in runs:
+            settled(run.task.name, run.state.type.value)
+
+    def close(self) -> None:
+        self.stop()
 
     # -- display side
 

@@ -32,6 +32,8 @@ import sys
 from collections import deque
 from typing import Any
 
+from legato.core.contracts import RunObserver
+
 logger = logging.getLogger("legato.tracing")
 INSTALL_HINT = "pip install 'legato[otel]'"
 _TRACER_NAME = "legato"
@@ -62,24 +64,23 @@ def tracing_enabled() -> bool:
     return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
-def traced_recorder(recorder: Any, run: Any) -> Any:
-    """``recorder`` itself when tracing is off; else a recorder that also traces ``run``."""
+def open_tracer(run: Any) -> Any:
+    """A run observer that traces ``run``, or None when tracing is off (see :func:`tracing_enabled`)."""
     if not tracing_enabled():
-        return recorder
+        return None
     try:
-        return TracingRecorder(recorder, run)
+        return TracingObserver(run)
     except Exception:  # tracing must never stop a flow
         logger.warning("could not start a trace for flow run %r", getattr(run, "name", "?"), exc_info=True)
-        return recorder
+        return None
 
 
-class TracingRecorder:
-    """Wraps the history's recorder (or None): keeps settled runs for spans, passes every call on."""
+class TracingObserver(RunObserver):
+    """Keeps the settled task runs of one flow run; when it ends, emits their spans under the flow's."""
 
-    def __init__(self, inner: Any, run: Any) -> None:
+    def __init__(self, run: Any) -> None:
         from opentelemetry import context, trace
 
-        self.inner = inner
         self.flow_run_id = run.id
         self._runs: deque[Any] = deque()
         self._tracer = _provider.get_tracer(_TRACER_NAME) if _provider is not None else trace.get_tracer(_TRACER_NAME)
@@ -88,18 +89,10 @@ class TracingRecorder:
         )
         self._token = context.attach(trace.set_span_in_context(self._span))
 
-    def task_run_edges(self, run_id: str, upstream_ids: Any) -> None:
-        if self.inner is not None:
-            self.inner.task_run_edges(run_id, upstream_ids)
-
-    def task_runs_finished(self, runs: list[Any]) -> None:
+    def runs_settled(self, runs: list[Any]) -> None:
         self._runs.extend(runs)
-        if self.inner is not None:
-            self.inner.task_runs_finished(runs)
 
     def flow_run_finished(self, run: Any, error: str | None) -> None:
-        if self.inner is not None:
-            self.inner.flow_run_finished(run, error)
         try:
             self._finish(run)
         except Exception:
@@ -163,4 +156,4 @@ def _ns(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds * 1e9)
 
 
-__all__ = ["INSTALL_HINT", "TracingRecorder", "traced_recorder", "tracing_enabled", "use_tracer_provider"]
+__all__ = ["INSTALL_HINT", "TracingObserver", "open_tracer", "tracing_enabled", "use_tracer_provider"]

@@ -101,6 +101,15 @@ class WorkerStartupError(RunnerError):
     """
 
 
+def format_error(error: BaseException | None) -> str | None:
+    """The full traceback text of ``error`` (what the run history stores), None for no error."""
+    if error is None:
+        return None
+    import traceback
+
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
 __all__ = [
     "CancelledRun",
     "CrashedRun",

@@ -15,13 +15,20 @@ and ends in one final state:
 A failed task that the body neither returns nor waits for does not fail the
 flow, as in Prefect. A flow called inside another flow is a subflow: it runs
 in the caller's thread with its own engine and a copy of its own runner.
+
+Map of this module (top to bottom): :class:`FlowRun` (what is known about
+one run); :class:`Flow` (options, parameter validation, run names,
+``__call__``); ``_FlowRunner`` (one call: begin, body attempts with flow
+retries on the clock, waiting within the timeout, resolving the result, the
+final state, hooks and observers at the end); then helpers (when the result
+store must open at once, type hints, validation messages) and :func:`flow`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
+import logging
 import random
 import time
 import uuid
@@ -31,11 +38,16 @@ from typing import Any, Generic, TypeVar
 
 from legato.core import states as S
 from legato.core.arguments import replace_futures
+from legato.core.callables import accepted_parameters, check_callable_and_timeout
 from legato.core.context import FlowRunContext, current_tags, flow_run_context
-from legato.core.engine import FlowEngine, format_error
+from legato import config
+from legato.core.clock import current_clock
+from legato.core.contracts import services
+from legato.core.engine import FlowEngine
+from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError, format_error
+from legato.core.graph import is_upstream
 from legato.core.futures import LegatoFuture
 from legato.core.hooks import call_hook, hook_list
-from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.mainguard import refuse_in_worker_startup
 from legato.core.retries import RetryPolicy
@@ -93,27 +105,17 @@ class Flow(Generic[R]):
         tags: Iterable[str] | None = None,
         log_prints: bool | None = None,
         validate_parameters: bool = True,
-        on_completion: list[Callable[..., Any]] | None = None,
-        on_failure: list[Callable[..., Any]] | None = None,
-        on_crashed: list[Callable[..., Any]] | None = None,
-        on_cancellation: list[Callable[..., Any]] | None = None,
+        on_completion: list[Callable[..., Any]] | None = None, on_failure: list[Callable[..., Any]] | None = None,
+        on_crashed: list[Callable[..., Any]] | None = None, on_cancellation: list[Callable[..., Any]] | None = None,
         on_running: list[Callable[..., Any]] | None = None,
         timeout_seconds: float | None = None,
-        persist_result: bool | None = None,
-        result_storage: Any = None,
-        result_serializer: Any = None,
+        persist_result: bool | None = None, result_storage: Any = None, result_serializer: Any = None,
         cache_result_in_memory: bool = True,
         run_key: str | Callable[..., str] | None = None,
     ) -> None:
-
-        if not callable(fn):
-            raise TypeError(f"@flow needs a function, got {fn!r}")
-        if timeout_seconds is not None and timeout_seconds < 0:
-            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
+        check_callable_and_timeout(fn, timeout_seconds, "@flow")
         if task_runner is not None:
-            from legato.runners import validate_runner_spec
-
-            validate_runner_spec(task_runner)
+            services().validate_runner(task_runner)
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "flow").replace("_", "-")
         self.description = description or inspect.getdoc(fn)
@@ -126,17 +128,9 @@ class Flow(Generic[R]):
         self.tags = frozenset(tags or ())
         self.log_prints = log_prints
         self.validate_parameters = validate_parameters
-        self.on_completion = hook_list(on_completion, "on_completion")
-        self.on_failure = hook_list(on_failure, "on_failure")
-        self.on_crashed = hook_list(on_crashed, "on_crashed")
-        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
-        self.on_running = hook_list(on_running, "on_running")
+        self._keep_hooks(on_completion, on_failure, on_crashed, on_cancellation, on_running)
         self.timeout_seconds = timeout_seconds
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = result_serializer
-        self.cache_result_in_memory = cache_result_in_memory
-        self.run_key = run_key
+        self._keep_result_options(persist_result, result_storage, result_serializer, cache_result_in_memory, run_key)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self._model: Any = None
@@ -146,6 +140,23 @@ class Flow(Generic[R]):
 
             install_print_redirect()
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def _keep_hooks(self, on_completion: Any, on_failure: Any, on_crashed: Any, on_cancellation: Any,
+                    on_running: Any) -> None:
+        self.on_completion = hook_list(on_completion, "on_completion")
+        self.on_failure = hook_list(on_failure, "on_failure")
+        self.on_crashed = hook_list(on_crashed, "on_crashed")
+        self.on_cancellation = hook_list(on_cancellation, "on_cancellation")
+        self.on_running = hook_list(on_running, "on_running")
+
+    def _keep_result_options(self, persist_result: Any, result_storage: Any, result_serializer: Any,
+                             cache_result_in_memory: bool, run_key: Any) -> None:
+        """What the result store reads (:mod:`legato.results`): persistence, and the run key of resume."""
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_result_in_memory = cache_result_in_memory
+        self.run_key = run_key
 
     def with_options(self, **changes: Any) -> Flow[R]:
         """A copy of this flow with some options changed."""
@@ -217,7 +228,7 @@ class Flow(Generic[R]):
             self._hints = _resolved_hints(self.fn)
         for name, value in parameters.items():
             hint = self._hints.get(name, inspect.Parameter.empty)
-            if hint is inspect.Parameter.empty:
+            if hint is inspect.Parameter.empty or hint is Any:  # Any is a class since 3.11, not one to check
                 continue
             if not isinstance(hint, type) or not isinstance(value, hint):
                 return False
@@ -262,9 +273,7 @@ class Flow(Generic[R]):
             return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
         try:
             if callable(template):
-                from legato.core.task import _accepted
-
-                return str(template(**_accepted(template, parameters)))
+                return str(template(**accepted_parameters(template, parameters)))
             return template.format(**parameters)
         except Exception as error:
             raise ValueError(f"flow {self.name!r}: cannot build flow_run_name from {template!r}: {error}") from error
@@ -321,14 +330,14 @@ class _FlowRunner:
             tags=flow.tags | current_tags(),
             log_prints=_effective_log_prints(flow),
         )
-        self.run.run_key = _render_run_key(flow.run_key, self.parameters)
+        self.run.run_key = services().render_run_key(flow.run_key, self.parameters)
+        #: flow retries wait on it; the engines of this run take it too
+        self.clock = current_clock()
         self._engine: FlowEngine | None = None
         self.logger = flow_run_logger(self.run)
 
     def run_sync(self) -> Any:
-        from legato.runners import resolve_runner
-
-        runner = resolve_runner(self.flow.task_runner)
+        runner = services().resolve_runner(self.flow.task_runner)
         state = self._begin(runner)
         try:
             with runner:
@@ -337,17 +346,13 @@ class _FlowRunner:
                     delay = self._retry_delay(state)
                     if delay is None:
                         break
-                    time.sleep(delay)
+                    self.clock.sleep(delay)
         except BaseException as interrupt:  # the runner itself was interrupted while shutting down
             state = S.Crashed(interrupt)
         return self._end(state)
 
     async def run_async(self) -> Any:
-        import asyncio
-
-        from legato.runners import resolve_runner
-
-        runner = resolve_runner(self.flow.task_runner)
+        runner = services().resolve_runner(self.flow.task_runner)
         state = self._begin(runner)
         try:
             with runner:
@@ -356,7 +361,7 @@ class _FlowRunner:
                     delay = self._retry_delay(state)
                     if delay is None:
                         break
-                    await asyncio.sleep(delay)
+                    await self.clock.sleep_async(delay)
         except BaseException as interrupt:  # the runner itself was interrupted while shutting down
             state = S.Crashed(interrupt)
         return self._end(state)
@@ -366,9 +371,8 @@ class _FlowRunner:
     def _begin(self, runner: Any) -> S.State:
         self.run.started_at = time.time()
         self.run.state = S.Running()
-        self._results = _open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
-        self._recorder = _open_recorder(self.run, runner)
-        self._progress = _open_progress(self.run) if flow_run_context.get() is None else None
+        self._results = services().open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
+        self._observers = services().open_observers(self.run, runner, top_level=flow_run_context.get() is None)
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         if self.flow.on_running:
             self.flow.run_hooks(self.flow.on_running, self.run, self.run.state, "on_running")
@@ -377,13 +381,13 @@ class _FlowRunner:
     def _results_later(self) -> Any:
         """The result store, opened the first time a task asks for caching (shared by all attempts)."""
         if self._results is None:
-            self._results = _open_results(self.flow, self.run)
+            self._results = services().open_results(self.flow, self.run)
         return self._results
 
     def _new_attempt(self, runner: Any) -> FlowEngine:
         """A fresh engine for one attempt of the body (flow retries rerun the body)."""
         self.run.run_count += 1
-        self._engine = FlowEngine(self.run, runner, self._recorder, self._results, self._progress, self._results_later)
+        self._engine = FlowEngine(self.run, runner, self._observers, self._results, self._results_later, self.clock)
         return self._engine
 
     def _body_sync(self, engine: FlowEngine) -> S.State:
@@ -451,7 +455,7 @@ class _FlowRunner:
 
     def _timed_out(self, engine: FlowEngine) -> S.State:
         timeout = self.flow.timeout_seconds
-        cancelled = engine.cancel_pending(f"the flow run exceeded its timeout of {timeout} s", abandon=True)
+        cancelled = engine.cancel_pending(f"the flow run exceeded timeout of {timeout} second(s)", abandon=True)
         error = FlowTimeoutError(f"flow run {self.run.name!r} exceeded timeout of {timeout} second(s) "
                                  f"({cancelled} unfinished task run(s) cancelled)")
         return S.TimedOut(error)
@@ -491,9 +495,9 @@ class _FlowRunner:
         return delay
 
     def _end(self, state: S.State) -> Any:
-        run = self.run
-        if self._progress is not None:
-            self._progress.stop()
+        run, flow = self.run, self.flow
+        for observer in self._observers:  # a live display stops before the hooks print
+            _quietly(observer.close)
         run.state = state
         run.ended_at = time.time()
         # the hooks run inside the flow run's context, as in Prefect (get_run_logger() works there)
@@ -502,12 +506,10 @@ class _FlowRunner:
             self._log_and_run_final_hooks(state)
         finally:
             flow_run_context.reset(token)
-        if self._recorder is not None:
-            self._recorder.flow_run_finished(run, format_error(None if state.is_completed() else state.result(raise_on_failure=False)))
-        if os.environ.get("LEGATO_NOTIFY"):  # default notifications, once the run is in the history
-            from legato.notifications import notify_at_end
-
-            notify_at_end(self.flow, run, state)
+        if self._observers:
+            error = format_error(None if state.is_completed() else state.result(raise_on_failure=False))
+            for observer in self._observers:
+                _quietly(observer.flow_run_finished, run, error)
         if self.return_state:
             return state
         if state.is_crashed() and isinstance(state.data, BaseException) and not isinstance(state.data, Exception):
@@ -576,27 +578,12 @@ def _effective_log_prints(flow: Flow[Any]) -> bool:
     return bool(parent is not None and getattr(parent.flow_run, "log_prints", False))
 
 
-def _open_recorder(run: FlowRun, runner: Any) -> Any:
-    from legato.core.recording import open_recorder
-    from legato.tracing import traced_recorder  # the recorder itself unless OpenTelemetry is configured
-
-    return traced_recorder(open_recorder(run, runner), run)
-
-
-def _render_run_key(run_key: Any, parameters: dict[str, Any]) -> str | None:
-    if run_key is None:
-        return None
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """Call an observer; one that raises is logged, never allowed to change how the flow run ends."""
     try:
-        from legato.results import render_run_key
-    except ImportError:
-        return str(run_key(**parameters) if callable(run_key) else run_key)
-    return render_run_key(run_key, parameters)
-
-
-def _open_progress(run: FlowRun) -> Any:
-    from legato.progress import open_progress
-
-    return open_progress(run.name)
+        fn(*args)
+    except Exception:
+        logging.getLogger("legato.engine").warning("a run observer failed: %r", fn, exc_info=True)
 
 
 def _results_needed_now(flow: Flow[Any], run: FlowRun) -> bool:
@@ -610,18 +597,10 @@ def _results_needed_now(flow: Flow[Any], run: FlowRun) -> bool:
         return True
     if flow.persist_result or flow.result_storage is not None or flow.result_serializer is not None:
         return True
-    if os.environ.get("LEGATO_PERSIST_RESULTS"):
+    if config.persist_results():
         return True
     parent = flow_run_context.get()
     return parent is not None and getattr(parent.flow_run, "run_key", None) is not None
-
-
-def _open_results(flow: Flow[Any], run: FlowRun) -> Any:
-    try:
-        from legato.results import ResultsManager
-    except ImportError:
-        return None
-    return ResultsManager.for_flow_run(flow, run)
 
 
 def _resolved_hints(fn: Callable[..., Any]) -> dict[str, Any]:

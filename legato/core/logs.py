@@ -66,7 +66,9 @@ def configure_logging() -> None:
         return
     _configured = True
     logger = logging.getLogger(ROOT)
-    level = os.environ.get("LEGATO_LOGGING_LEVEL", "INFO").upper()
+    from legato import config
+
+    level = config.logging_level()
     logger.setLevel(level)
     if not logger.handlers:
         handler = _StderrHandler()

@@ -48,6 +48,35 @@ def expand_map(
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"task {task_name!r}: {error}") from None
+    mapped, static = _split_arguments(task_name, signature, bound, resolve)
+    lengths = {name: len(values) for name, values in mapped.items() if isinstance(values, Sized)}
+    if len(set(lengths.values())) > 1:
+        _mismatch(task_name, lengths)
+    simple = all(
+        p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        for p in signature.parameters.values()
+    )
+    names = list(mapped)
+    if simple and len(names) == 1:  # the common ``task.map(xs)``: one column, nothing to zip or check
+        name = names[0]
+        for value in mapped[name]:
+            arguments = dict(static)
+            arguments[name] = value
+            yield (), arguments
+        return
+    for row in _zip_checked(task_name, names, [mapped[n] for n in names]):
+        arguments = dict(static)
+        arguments.update(zip(names, row))
+        if simple:
+            yield (), arguments
+        else:
+            call = inspect.BoundArguments(signature, {n: arguments[n] for n in bound.arguments})  # type: ignore[arg-type]
+            yield call.args, call.kwargs
+
+
+def _split_arguments(task_name: str, signature: inspect.Signature, bound: inspect.BoundArguments,
+                     resolve: Callable[[Any], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arguments to map over (name -> iterable) and those every call gets whole."""
     mapped: dict[str, list[Any]] = {}
     static: dict[str, Any] = {}
     for name, value in bound.arguments.items():
@@ -72,29 +101,7 @@ def expand_map(
             f"got {', '.join(f'{k}={type(v).__name__}' for k, v in bound.arguments.items()) or 'no arguments'}. "
             "Wrap an argument in unmapped() to broadcast it, or call submit() for a single run."
         )
-    lengths = {name: len(values) for name, values in mapped.items() if isinstance(values, Sized)}
-    if len(set(lengths.values())) > 1:
-        _mismatch(task_name, lengths)
-    simple = all(
-        p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        for p in signature.parameters.values()
-    )
-    names = list(mapped)
-    if simple and len(names) == 1:  # the common ``task.map(xs)``: one column, nothing to zip or check
-        name = names[0]
-        for value in mapped[name]:
-            arguments = dict(static)
-            arguments[name] = value
-            yield (), arguments
-        return
-    for row in _zip_checked(task_name, names, [mapped[n] for n in names]):
-        arguments = dict(static)
-        arguments.update(zip(names, row))
-        if simple:
-            yield (), arguments
-        else:
-            call = inspect.BoundArguments(signature, {n: arguments[n] for n in bound.arguments})  # type: ignore[arg-type]
-            yield call.args, call.kwargs
+    return mapped, static
 
 
 def _zip_checked(task_name: str, names: list[str], columns: list[Any]) -> Iterator[tuple[Any, ...]]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
 from legato.core.code_origin import restore_source_file, source_file
+from legato.core.callables import accepted_parameters, check_callable_and_timeout
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
 from legato.core.hooks import Hook, call_hook, hook_list
@@ -30,7 +31,6 @@ from legato.core.retries import RetryPolicy
 from legato.core.states import State
 
 R = TypeVar("R")
-
 
 
 class Task(Generic[R]):
@@ -43,31 +43,24 @@ class Task(Generic[R]):
         name: str | None = None,
         description: str | None = None,
         tags: Iterable[str] | None = None,
-        retries: Any = None,
-        retry_delay_seconds: Any = None,
+        retries: Any = None, retry_delay_seconds: Any = None,
         retry_jitter_factor: float | None = None,
         retry_condition_fn: Any = None,
         timeout_seconds: float | None = None,
         task_run_name: str | Callable[..., str] | None = None,
         log_prints: bool | None = None,
-        on_completion: list[Hook] | None = None,
-        on_failure: list[Hook] | None = None,
+        on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
         on_running: list[Hook] | None = None,
         cache_policy: Any = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: Any = None,
         refresh_cache: bool | None = None,
-        persist_result: bool | None = None,
-        result_storage: Any = None,
-        result_serializer: Any = None,
+        persist_result: bool | None = None, result_storage: Any = None, result_serializer: Any = None,
         result_storage_key: str | None = None,
         runner_options: dict[str, Any] | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@task needs a function, got {fn!r}")
+        check_callable_and_timeout(fn, timeout_seconds, "@task")
         _refuse_generator(fn)
-        if timeout_seconds is not None and timeout_seconds < 0:
-            raise ValueError(f"timeout_seconds must be >= 0, got {timeout_seconds}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         self.description = description or inspect.getdoc(fn)
@@ -83,6 +76,21 @@ class Task(Generic[R]):
         self.on_completion = hook_list(on_completion, "on_completion")
         self.on_failure = hook_list(on_failure, "on_failure")
         self.on_running = hook_list(on_running, "on_running")
+        self._keep_result_options(cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result,
+                                  result_storage, result_serializer, result_storage_key)
+        self.runner_options = dict(runner_options or {})
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature: inspect.Signature | None = None
+        if log_prints:
+            from legato.core.logs import install_print_redirect
+
+            install_print_redirect()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def _keep_result_options(self, cache_policy: Any, cache_key_fn: Any, cache_expiration: Any, refresh_cache: Any,
+                              persist_result: Any, result_storage: Any, result_serializer: Any,
+                              result_storage_key: Any) -> None:
+        """The caching and persistence options, read by the result store (:mod:`legato.results`)."""
         self.cache_policy = cache_policy
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
@@ -91,20 +99,12 @@ class Task(Generic[R]):
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         self.result_storage_key = result_storage_key
-        self.runner_options = dict(runner_options or {})
-        self.is_async = inspect.iscoroutinefunction(fn)
         #: whether any option asks the result store for something (else it need not be opened)
         self.uses_results = bool(
             cache_policy is not None or cache_key_fn is not None or persist_result or result_storage is not None
             or result_serializer is not None or result_storage_key is not None or cache_expiration is not None
             or refresh_cache
         )
-        self._signature: inspect.Signature | None = None
-        if log_prints:
-            from legato.core.logs import install_print_redirect
-
-            install_print_redirect()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ options
 
@@ -138,7 +138,7 @@ class Task(Generic[R]):
         try:
             parameters = {**self._bound_to(), **self.bind(args, kwargs)}
             if callable(template):
-                return str(template(**_accepted(template, parameters)))
+                return str(template(**accepted_parameters(template, parameters)))
             return template.format(**parameters)
         except Exception as error:
             raise ValueError(f"task {self.name!r}: cannot build task_run_name from {template!r}: {error}") from error
@@ -211,7 +211,7 @@ class Task(Generic[R]):
         if max_concurrency is not None:
             if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
                 raise ValueError(f"{self.name}.map(): max_concurrency must be a positive int, got {max_concurrency!r}")
-            from legato.core.engine import Limiter
+            from legato.core.graph import Limiter
 
             limiter = Limiter(max_concurrency)
         futures = LegatoFutureList()
@@ -322,11 +322,11 @@ async def _await_direct(engine: Any, task: Task[Any], args: tuple[Any, ...], kwa
 
 def _standalone_engine(task: Task[Any]) -> Any:
     """An engine for a task called outside any flow: runs it inline, with retries and hooks."""
+    from legato.core.contracts import services
     from legato.core.engine import FlowEngine
     from legato.core.flow import FlowRun
-    from legato.runners.sync import SyncTaskRunner
 
-    return FlowEngine(FlowRun.standalone(task.name), SyncTaskRunner())
+    return FlowEngine(FlowRun.standalone(task.name), services().inline_runner())
 
 
 def _refuse_generator(fn: Callable[..., Any]) -> None:
@@ -346,14 +346,6 @@ def _refuse_generator(fn: Callable[..., Any]) -> None:
             f"(retries, timeouts and its result apply to the whole call). Return a list instead "
             f"(`return list(...)`), or map a task over the items."
         )
-
-
-def _accepted(fn: Callable[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``parameters`` that ``fn`` takes (all of them if it takes ``**kwargs``)."""
-    signature = inspect.signature(fn)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return parameters
-    return {k: v for k, v in parameters.items() if k in signature.parameters}
 
 
 @overload

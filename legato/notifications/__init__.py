@@ -40,6 +40,8 @@ from typing import Any
 
 from legato.notifications.sending import DEFAULT_TIMEOUT, INSTALL_HINT, check_url, redacted, send
 
+from legato.core.contracts import RunObserver
+
 DEFAULT_EVENTS = ("Failed", "Crashed", "TimedOut")
 RECOVERED = "Recovered"
 NOTIFY_ENV = "LEGATO_NOTIFY"
@@ -114,6 +116,18 @@ def deliver(urls: Sequence[str], on: frozenset[str], timeout: float, flow: Any, 
             "notification not sent within %.3g s to %s", timeout, ", ".join(map(redacted, failed))
         )
     return True
+
+
+class EnvironmentNotifier(RunObserver):
+    """The run observer that applies ``LEGATO_NOTIFY`` when a top-level flow run ends (after the history)."""
+
+    def flow_run_finished(self, flow_run: Any, error: str | None) -> None:
+        notify_at_end(None, flow_run, flow_run.state)
+
+
+def open_environment_notifier(top_level: bool) -> EnvironmentNotifier | None:
+    """An :class:`EnvironmentNotifier` when ``LEGATO_NOTIFY`` names a URL and the run is not a subflow."""
+    return EnvironmentNotifier() if top_level and os.environ.get(NOTIFY_ENV, "").strip() else None
 
 
 def notify_at_end(flow: Any, run: Any, state: Any) -> None:

@@ -22,6 +22,15 @@ containers or pickle bytes of dicts and sets (whose order is not canonical).
 What cannot be encoded at all (a lock, a socket, a generator) raises
 :class:`UnhashableError`; callers turn that into "do not cache", never into a
 key that ignores the value.
+
+Map of this module (top to bottom): the public entry points
+(:class:`UnhashableError`, :func:`hash_objects`, :func:`function_fingerprint`);
+``_Encoder``, which writes the canonical byte stream and dispatches on type;
+the encoders of plain values (``_none`` ... ``_bytes``); of NumPy and pandas
+values; of enums, dataclasses and pydantic models; of tasks, ordered dicts,
+partials and plain instances; the pickle fallback (``_pickle``); and the
+fingerprint of functions (``_source_digest``, ``_code_bytes``,
+``_plain_globals``).
 """
 
 from __future__ import annotations

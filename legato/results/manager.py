@@ -57,22 +57,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from legato import config
 from legato.results.hashing import UnhashableError, hash_objects
 from legato.results.keys import render_run_key, render_storage_key, run_record_key, slug
 from legato.results.records import RecordError, UnsignedRecord, decode_record, encode_record
 from legato.results.signing import signing_key
 from legato.results.storage import ResultStorage, check_key, default_root, resolve_storage
-from legato.serializers import Serializer, get_serializer
+from legato.serializers import TASK_SERIALIZER, Serializer, get_serializer
 
 logger = logging.getLogger("legato.results")
 
 PERSIST_ENV = "LEGATO_PERSIST_RESULTS"
 REFRESH_ENV = "LEGATO_REFRESH_CACHE"
-DEFAULT_SERIALIZER = "cloudpickle"
+DEFAULT_SERIALIZER = TASK_SERIALIZER
 
 _MISS: tuple[bool, Any] = (False, None)
 _build_lock = threading.Lock()
-_OFF_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -241,12 +241,12 @@ class ResultsManager:
         return plan
 
     def _build_plan(self, task: Any) -> _Plan:
-        from legato.cache_policies import CacheKeyFnPolicy, CachePolicy, _NoCache
+        from legato.cache_policies import CacheKeyFnPolicy, CachePolicy, NoCache
 
         policy = getattr(task, "cache_policy", None)
         key_fn = getattr(task, "cache_key_fn", None)
         storage_key = getattr(task, "result_storage_key", None)
-        no_cache = isinstance(policy, _NoCache)
+        no_cache = isinstance(policy, NoCache)
         persist = self._persists(task, opted_in=bool(
             (policy is not None and not no_cache) or key_fn is not None or storage_key is not None
             or getattr(task, "result_storage", None) is not None
@@ -278,7 +278,7 @@ class ResultsManager:
         task_storage = getattr(task, "result_storage", None)
         return _Plan(
             persist=True,
-            refresh=_switch(REFRESH_ENV, False) if refresh is None else bool(refresh),
+            refresh=config.refresh_cache() if refresh is None else bool(refresh),
             use_run_key=self.run_key is not None,
             policy=policy,
             namespaced=namespaced,
@@ -299,7 +299,7 @@ class ResultsManager:
         from_flow = _flow_persists(self.flow)
         if from_flow is not None:
             return from_flow
-        return _switch(PERSIST_ENV, False)
+        return config.persist_results()
 
     # ------------------------------------------------------------------ keys
 
@@ -502,13 +502,6 @@ def _identity(task: Any) -> str:
         filename = getattr(getattr(fn, "__code__", None), "co_filename", "")
         module = os.path.splitext(os.path.basename(filename))[0] or module
     return f"{module}.{qualname}"
-
-
-def _switch(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    return raw not in _OFF_WORDS
 
 
 def _flow_name(flow: Any, flow_run: Any) -> str:

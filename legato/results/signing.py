@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from legato import config
 from legato.results.storage import legato_home
 
 KEY_ENV = "LEGATO_RESULTS_KEY"
@@ -36,7 +37,7 @@ _cached: dict[str, bytes] = {}  # key file path -> key
 
 def signing_key() -> bytes:
     """This process's signing key (see the module docstring for where it comes from)."""
-    from_env = os.environ.get(KEY_ENV, "")
+    from_env = config.results_key()  # KEY_ENV
     if from_env:
         return from_env.encode("utf-8")
     path = key_path()

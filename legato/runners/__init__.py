@@ -12,6 +12,7 @@ import importlib
 import os
 from typing import Any
 
+from legato import config
 from legato.core.errors import MissingDependencyError
 from legato.runners.base import RunnerFuture, TaskRunner
 from legato.runners.sync import SyncTaskRunner
@@ -61,7 +62,7 @@ def validate_runner_spec(spec: Any) -> None:
 
 def resolve_runner(spec: Any) -> TaskRunner:
     """A fresh, unstarted runner for one flow run."""
-    override = os.environ.get("LEGATO_TASK_RUNNER")
+    override = config.task_runner_override()
     if override:
         spec = override
     if spec is None:

@@ -20,6 +20,14 @@ top level, without ``if __name__ == "__main__":`` (the worker says so with its
 exit code, see :mod:`legato.core.mainguard`), every new worker would do the
 same: the pool breaks at once, failing every job, and every job put after,
 with a :class:`~legato.core.errors.WorkerStartupError` saying what to fix.
+
+Map of this module (top to bottom): :class:`Job` (a work item on its way
+through the pool) and :class:`Worker` (a process as the dispatcher sees it);
+:func:`frame` and :class:`Frames` (the wire format of messages);
+:class:`Pool` (starting workers on demand, the dispatcher thread, crash
+handling and retries, shutdown); then the helpers for worker logging
+(``_log_levels``, ``_emit``, ``_run_logger``) and for explaining how a worker
+died (``_exit_description``, ``_unguarded_main``).
 """
 
 from __future__ import annotations

@@ -289,16 +289,12 @@ class NestedEngine:
 
     def _start(self) -> Any:
         if self._engine is None:
-            from legato.core.engine import FlowEngine
-            from legato.core.flow import FlowRun
+            from legato.core.nested import worker_engine
             from legato.runners.threads import ThreadPoolTaskRunner
 
-            info = self._info
-            flow_run = FlowRun(id=info.flow_run_id or info.id, name=info.flow_run_name or info.name,
-                               flow_name="<tasks submitted by a task>")
             self._runner = ThreadPoolTaskRunner()
             self._runner.start()
-            self._engine = FlowEngine(flow_run, self._runner)
+            self._engine = worker_engine(self._info, self._runner)
         return self._engine
 
     def finish(self, failed: bool) -> None:

@@ -41,20 +41,20 @@ the wire is still the backend's business:
   the value's objects and no copy of its data (a fraction of a microsecond
   for a small result, next to the hundreds a Dask or Ray task costs; a
   batch is checked in one pass);
-* a value pickle and cloudpickle reject is offered to the backend's own
+* a value the task serializer rejects is offered to the backend's own
   serializer, so types the user registered with Dask or Ray still pass.
 """
 
 from __future__ import annotations
 
 import copy
-import pickle
 from collections.abc import Callable
 from typing import Any
 
 from legato.core.errors import SerializationError
 from legato.runners._process_worker import pack_error, unpack_error
 from legato.runners.base import TaskRunner
+from legato.serializers.probe import pickles
 
 Summary = tuple[float, list[tuple[bool, Any]]]
 
@@ -96,18 +96,18 @@ def install_print_redirect_if_asked(work: Any) -> None:
 
 def summarize_batch(result: tuple[float, list[tuple[bool, Any]]]) -> Summary:
     """A batch result without its values: ``(seconds, [(True, None) | (False, packed error)])``."""
-    from legato.serializers import get_serializer
+    from legato.serializers import task_serializer
 
-    serializer = get_serializer("cloudpickle")
+    serializer = task_serializer()
     seconds, outcomes = result
     return seconds, [(True, None) if ok else (False, pack_error(value, serializer)) for ok, value in outcomes]
 
 
 def unpack_summary(summary: Summary, names: list[str]) -> Summary:
     """The engine's view of a batch summary: errors rebuilt, remote tracebacks as ``__cause__``."""
-    from legato.serializers import get_serializer
+    from legato.serializers import task_serializer
 
-    serializer = get_serializer("cloudpickle")
+    serializer = task_serializer()
     seconds, outcomes = summary
     unpacked: list[tuple[bool, Any]] = []
     for index, (ok, packed) in enumerate(outcomes):
@@ -121,12 +121,9 @@ def item_names(work: Any) -> list[str]:
 
 
 def _engine(info: Any, runner: TaskRunner) -> Any:
-    from legato.core.engine import FlowEngine
-    from legato.core.flow import FlowRun
+    from legato.core.nested import worker_engine
 
-    flow_run = FlowRun(id=info.flow_run_id or info.id, name=info.flow_run_name or info.name,
-                       flow_name="<tasks submitted by a task>")
-    return FlowEngine(flow_run, runner)
+    return worker_engine(info, runner)
 
 
 def _with_engine(item: Any, engine: Any) -> Any:
@@ -147,7 +144,7 @@ def checked_result(work: Any, result: Any, backend: str, backend_dumps: Callable
             raise _unsendable(run_name(work), backend, error)
         return result
     seconds, outcomes = result
-    if _pickles(outcomes):
+    if pickles(outcomes):
         return result
     names = item_names(work)
     checked: list[tuple[bool, Any]] = []
@@ -158,8 +155,8 @@ def checked_result(work: Any, result: Any, backend: str, backend_dumps: Callable
 
 
 def unserializable(value: Any, backend_dumps: Callable[[Any], object]) -> BaseException | None:
-    """Why ``value`` cannot be serialized, or None if it can (by pickle, cloudpickle or the backend)."""
-    if _pickles(value):
+    """Why ``value`` cannot be serialized, or None if it can (by pickle, the task serializer or the backend)."""
+    if pickles(value):
         return None
     try:
         backend_dumps(value)
@@ -168,45 +165,12 @@ def unserializable(value: Any, backend_dumps: Callable[[Any], object]) -> BaseEx
     return None
 
 
-_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
-_PROTOCOL = 5  # the first with out-of-band buffers
-
-
-def _pickles(value: Any) -> bool:
-    """Whether pickle or cloudpickle can serialize ``value``; the bytes go nowhere (no copy, no memory)."""
-    if type(value) in _ATOMIC:
-        return True
-    try:
-        pickle.Pickler(_Sink(), _PROTOCOL, buffer_callback=_out_of_band).dump(value)
-        return True
-    except Exception:  # a lambda, a class from __main__... or really not serializable
-        pass
-    import cloudpickle
-
-    try:
-        cloudpickle.Pickler(_Sink(), _PROTOCOL, buffer_callback=_out_of_band).dump(value)
-        return True
-    except Exception:
-        return False
-
-
-class _Sink:
-    """A file that keeps nothing: pickle hands large bytes to ``write`` as they are, uncopied."""
-
-    __slots__ = ()
-    write = staticmethod(len)
-
-
-def _out_of_band(buffer: pickle.PickleBuffer) -> None:
-    """Leaves a buffer (a NumPy array's data, a bytearray) out of the stream: returning None says so."""
-
-
 def _reason(value: Any, error: BaseException) -> BaseException:
     """The most telling error for ``value``: legato's serializer names the innermost culprit."""
-    from legato.serializers import get_serializer
+    from legato.serializers import task_serializer
 
     try:
-        get_serializer("cloudpickle").dumps(value)
+        task_serializer().dumps(value)
     except SerializationError as named:
         return named
     return error

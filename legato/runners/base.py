@@ -21,26 +21,36 @@ runner in the flow's own memory simply takes ``future.result()``.
 
 What crosses a process or machine boundary is serialized with
 :mod:`legato.serializers`; a runner never picks a pickler itself.
+
+Everything the engine asks of a runner is declared on :class:`TaskRunner`
+with a default (the engine's side is :class:`legato.core.contracts.Runner`):
+
+=======================  =========================================  ==================
+member                   the engine uses it to                      default
+=======================  =========================================  ==================
+``shares_memory``        pass live objects, let tasks submit        ``False``
+``reports_start``        count timeouts from the start              ``False``
+``batches``              send a map's elements in batches           ``True``
+``concurrency``          size batches, bound batches in flight      ``max_workers`` or CPUs
+``batch_target_seconds`` aim each batch at this duration            0.01 s shared, 0.05 s
+``submit``               start a work item or a batch               (abstract)
+``batch_outcomes``       read how each element of a batch ended     ``future.result()``
+``abort``                stop timed-out or cancelled work           ``future.cancel()``
+``wait``                 block a thread without holding a worker    ``event.wait``
+=======================  =========================================  ==================
 """
 
 from __future__ import annotations
 
 import abc
 import copy
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
-@runtime_checkable
-class RunnerFuture(Protocol):
-    """What the engine needs of the futures a runner returns."""
-
-    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
-    def done(self) -> bool: ...
-    def result(self, timeout: float | None = None) -> Any: ...
-    def exception(self, timeout: float | None = None) -> BaseException | None: ...
-    def cancel(self) -> bool: ...
+from legato.core.contracts import RunnerFuture, StartReportingFuture
 
 
 class WorkItem(Protocol):
@@ -70,6 +80,11 @@ class TaskRunner(abc.ABC):
     #: its futures have ``add_start_callback(fn)``, called when a worker starts the
     #: task; timeouts then count from the start instead of from submission
     reports_start: ClassVar[bool] = False
+    #: the engine sends many elements of a map in one call (:mod:`legato.core.batching`);
+    #: a runner that runs work inline at ``submit`` gains nothing from it
+    batches: ClassVar[bool] = True
+    #: the size of a pool of workers, where the runner has one (the default :attr:`concurrency`)
+    max_workers: int | None = None
 
     _started: bool = False
 
@@ -84,6 +99,16 @@ class TaskRunner(abc.ABC):
     @property
     def started(self) -> bool:
         return self._started
+
+    @property
+    def concurrency(self) -> int:
+        """How many tasks run at once; sizes the batches of maps (asked once per flow run, on first need)."""
+        return max(1, int(self.max_workers or os.cpu_count() or 1))
+
+    @property
+    def batch_target_seconds(self) -> float:
+        """How long one batch of a map should take: short where a call is cheap, longer where it costs ms."""
+        return 0.01 if self.shares_memory else 0.05
 
     @abc.abstractmethod
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
@@ -134,4 +159,4 @@ class TaskRunner(abc.ABC):
         return f"{type(self).__name__}()"
 
 
-__all__ = ["RunnerFuture", "TaskRunner", "WorkItem"]
+__all__ = ["RunnerFuture", "StartReportingFuture", "TaskRunner", "WorkItem"]

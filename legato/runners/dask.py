@@ -84,6 +84,14 @@ Per-task options come from ``@task(runner_options=...)``: the keys
 ``resources``, ``workers``, ``allow_other_workers`` and ``priority`` go to
 ``client.submit``, as does everything under a ``"dask"`` key; other keys
 (meant for other runners) are ignored.
+
+Map of this module (top to bottom): :class:`DaskTaskRunner` (start and
+shutdown, submitting work items and batches, batch outcomes, concurrency);
+:class:`DaskTaskFuture` (the engine's view of a Dask future) and how a
+failure is read and translated (``_error_of``, ``_translate``); submit
+options and cluster classes; the process's shared clients (``_Shared``,
+``_shared_client`` and their closing, also after a fork); and what runs on a
+Dask worker (``_run_on_worker``, ``_dask_dumps``, ``_worker_client``).
 """
 
 from __future__ import annotations

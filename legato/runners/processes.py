@@ -105,7 +105,7 @@ from legato.core.work import Inline, WorkItem
 from legato.runners._process_pool import PIPELINE_BYTES, Job, Pool
 from legato.runners._process_worker import TASK_CACHE_SIZE, BrokenItem, unpack_error
 from legato.runners.base import RunnerFuture, TaskRunner
-from legato.serializers import Serializer, get_serializer
+from legato.serializers import TASK_SERIALIZER, Serializer, get_serializer
 
 _WORKER_MODULE = "legato.runners._process_worker"
 _UNSET: Any = object()
@@ -130,7 +130,7 @@ class ProcessPoolTaskRunner(TaskRunner):
         max_workers: int | None = None,
         *,
         crash_retries: int = 3,
-        serializer: str | Serializer = "cloudpickle",
+        serializer: str | Serializer = TASK_SERIALIZER,
         start_method: str | None = None,
     ) -> None:
         if max_workers is not None and max_workers < 1:

@@ -421,9 +421,9 @@ def _remote_function() -> Any:
 
 
 def _serializer() -> Any:
-    from legato.serializers import get_serializer
+    from legato.serializers import task_serializer
 
-    return get_serializer("cloudpickle")
+    return task_serializer()
 
 
 def _callback_executor() -> ThreadPoolExecutor:

@@ -33,6 +33,7 @@ _POLL = 0.01
 class SyncTaskRunner(TaskRunner):
     name = "sync"
     shares_memory = True
+    batches = False  # work runs inline at submit: nothing to save by batching
 
     def __init__(self) -> None:
         self._reset()

@@ -24,6 +24,16 @@ from legato.serializers.json_format import JSONSerializer
 from legato.serializers.msgpack_format import MsgpackSerializer
 from legato.serializers.pickling import CloudpickleSerializer, PickleSerializer
 
+#: what carries tasks (functions, closures, code from ``__main__``), their arguments and results
+#: between processes: runners and the result store take it unless told otherwise
+TASK_SERIALIZER = "cloudpickle"
+
+
+def task_serializer() -> Serializer:
+    """The serializer for tasks and their values across a process boundary (:data:`TASK_SERIALIZER`)."""
+    return get_serializer(TASK_SERIALIZER)
+
+
 __all__ = [
     "CloudpickleSerializer",
     "CompressedSerializer",
@@ -31,6 +41,8 @@ __all__ = [
     "MsgpackSerializer",
     "PickleSerializer",
     "Serializer",
+    "TASK_SERIALIZER",
     "get_serializer",
     "register_serializer",
+    "task_serializer",
 ]

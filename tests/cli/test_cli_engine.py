@@ -1,6 +1,5 @@
 """``legato run``, ``runs`` and ``resume`` end to end, through the real engine.
 
-Skipped while the engine (``from legato import flow``) is not importable.
 The flows are in ``flows/engine_flows.py``.
 """
 
@@ -8,13 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from legato.history import get_run, list_runs, task_runs
-
-legato_engine = pytest.importorskip("legato")
-if not hasattr(legato_engine, "flow"):
-    pytest.skip("the engine (legato.flow) is not available yet", allow_module_level=True)
 
 FLOWS = Path(__file__).resolve().parent / "flows" / "engine_flows.py"
 

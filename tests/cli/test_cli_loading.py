@@ -11,7 +11,7 @@ from legato.cli import main
 from legato.cli.errors import UsageError
 from legato.cli.loading import Entrypoint, check_arguments, decode_params, load_flow, parse_params
 
-FAKE_FLOWS = Path(__file__).resolve().parent / "flows" / "fake_flows.py"
+FLOWS = Path(__file__).resolve().parent / "flows" / "cli_flows.py"
 
 
 def test_parse_params_keeps_raw_strings_and_splits_at_the_first_equals():
@@ -44,23 +44,23 @@ def test_bad_entrypoints(text, message):
 
 
 def test_entrypoint_is_stored_with_an_absolute_path(monkeypatch):
-    monkeypatch.chdir(FAKE_FLOWS.parent)
-    entrypoint = Entrypoint.parse("fake_flows.py:add")
-    assert str(entrypoint) == f"{FAKE_FLOWS}:add"
+    monkeypatch.chdir(FLOWS.parent)
+    entrypoint = Entrypoint.parse("cli_flows.py:add")
+    assert str(entrypoint) == f"{FLOWS}:add"
 
 
 def test_load_flow_finds_flows_and_explains_what_is_missing():
-    assert load_flow(Entrypoint(FAKE_FLOWS, "add")).name == "add"
-    with pytest.raises(UsageError, match=r"fake_flows.py has no flow named 'nope' \(flows found: add, echo, "):
-        load_flow(Entrypoint(FAKE_FLOWS, "nope"))
-    with pytest.raises(UsageError, match=r"'not_a_flow' in fake_flows.py is not a flow"):
-        load_flow(Entrypoint(FAKE_FLOWS, "not_a_flow"))
+    assert load_flow(Entrypoint(FLOWS, "add")).name == "add"
+    with pytest.raises(UsageError, match=r"cli_flows.py has no flow named 'nope' \(flows found: add, echo, "):
+        load_flow(Entrypoint(FLOWS, "nope"))
+    with pytest.raises(UsageError, match=r"'not_a_flow' in cli_flows.py is not a flow"):
+        load_flow(Entrypoint(FLOWS, "not_a_flow"))
 
 
 def test_loading_puts_the_files_folder_on_sys_path_and_registers_the_module():
-    load_flow(Entrypoint(FAKE_FLOWS, "add"))
-    assert str(FAKE_FLOWS.parent) in sys.path
-    assert sys.modules["fake_flows"].__file__ == str(FAKE_FLOWS)
+    load_flow(Entrypoint(FLOWS, "add"))
+    assert str(FLOWS.parent) in sys.path
+    assert sys.modules["cli_flows"].__file__ == str(FLOWS)
 
 
 def test_a_file_that_fails_to_import_is_a_usage_error(tmp_path):
@@ -87,7 +87,7 @@ def test_a_file_named_like_an_imported_module_gets_its_own_name(tmp_path, monkey
 
 
 def test_check_arguments_reports_unknown_and_missing_parameters():
-    add = load_flow(Entrypoint(FAKE_FLOWS, "add"))
+    add = load_flow(Entrypoint(FLOWS, "add"))
     check_arguments(add, {"a": 1})
     with pytest.raises(UsageError, match=r"bad parameters for flow 'add': .*'c'.* \(parameters: a, b\)"):
         check_arguments(add, {"a": 1, "c": 2})
@@ -99,12 +99,12 @@ def test_check_arguments_reports_unknown_and_missing_parameters():
     ("args", "message"),
     [
         (["run", "nowhere.py:f"], "error: no such file: nowhere.py"),
-        (["run", f"{FAKE_FLOWS}"], "error: expected path/to/file.py:flow_name"),
-        (["run", f"{FAKE_FLOWS}:nope"], "has no flow named 'nope'"),
-        (["run", f"{FAKE_FLOWS}:add", "-p", "nokey"], "expected --param key=value, got 'nokey'"),
-        (["run", f"{FAKE_FLOWS}:add", "-p", "a=1", "-p", "zz=2"], "unexpected keyword argument 'zz'"),
-        (["run", f"{FAKE_FLOWS}:add"], "missing a required argument: 'a'"),
-        (["run", f"{FAKE_FLOWS}:add", "-p", "a=1", "--runner", "quantum"], "unknown or unusable runner 'quantum'"),
+        (["run", f"{FLOWS}"], "error: expected path/to/file.py:flow_name"),
+        (["run", f"{FLOWS}:nope"], "has no flow named 'nope'"),
+        (["run", f"{FLOWS}:add", "-p", "nokey"], "expected --param key=value, got 'nokey'"),
+        (["run", f"{FLOWS}:add", "-p", "a=1", "-p", "zz=2"], "unexpected keyword argument 'zz'"),
+        (["run", f"{FLOWS}:add"], "missing a required argument: 'a'"),
+        (["run", f"{FLOWS}:add", "-p", "a=1", "--runner", "quantum"], "unknown or unusable runner 'quantum'"),
     ],
 )
 def test_run_usage_errors_in_process(args, message, capsys):

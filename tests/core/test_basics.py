@@ -11,8 +11,6 @@ from legato import flow, task
 from legato.runners import SyncTaskRunner, ThreadPoolTaskRunner
 from legato.states import State
 
-RUNNERS = [SyncTaskRunner, lambda: ThreadPoolTaskRunner(max_workers=2)]
-
 
 @task
 def double(x):
@@ -28,11 +26,6 @@ def add(x, y=0):
 async def async_double(x):
     await asyncio.sleep(0)
     return 2 * x
-
-
-@pytest.fixture(params=RUNNERS, ids=["sync", "threads"])
-def runner(request):
-    return request.param()
 
 
 def test_bare_and_called_decorators_keep_function_metadata():

@@ -8,11 +8,6 @@ from legato import UpstreamNotReady, allow_failure, flow, task
 from legato.runners import SyncTaskRunner, ThreadPoolTaskRunner
 
 
-@pytest.fixture(params=["sync", "threads"])
-def runner(request):
-    return SyncTaskRunner() if request.param == "sync" else ThreadPoolTaskRunner(max_workers=2)
-
-
 @task
 def boom(message="boom"):
     raise ValueError(message)

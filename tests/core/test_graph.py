@@ -11,11 +11,6 @@ from legato import flow, quote, task
 from legato.runners import SyncTaskRunner, ThreadPoolTaskRunner
 
 
-@pytest.fixture(params=["sync", "threads"])
-def runner(request):
-    return SyncTaskRunner() if request.param == "sync" else ThreadPoolTaskRunner(max_workers=2)
-
-
 @task
 def value(x):
     return x

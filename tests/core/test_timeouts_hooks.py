@@ -110,7 +110,6 @@ def test_direct_call_timeout():
     assert state.is_failed() and isinstance(state.result(False), TaskTimeoutError)
 
 
-@pytest.mark.parametrize("runner", [SyncTaskRunner, lambda: ThreadPoolTaskRunner(2)], ids=["sync", "threads"])
 def test_task_hooks_run_once_each_with_task_run_and_state(runner):
     events = []
 
@@ -137,7 +136,7 @@ def test_task_hooks_run_once_each_with_task_run_and_state(runner):
         attempts.append(1)
         raise ValueError()
 
-    @flow(task_runner=runner())
+    @flow(task_runner=runner)
     def pipeline():
         good.submit()
         bad.submit()

@@ -90,5 +90,5 @@ def test_public_names_match_all():
         assert getattr(history, name) is not None
     public = {name for name in vars(history) if not name.startswith("_")}
     modules = {"chunks", "errors", "graph", "handler", "query", "recorder", "schema", "summary", "crashes", "annotations",
-               "artifacts", "failures", "metrics", "scan", "healing"}
+               "artifacts", "failures", "metrics", "scan", "healing", "observer"}
     assert public - modules == set(history.__all__)

@@ -13,10 +13,10 @@ import pytest
 PROGRAM = Path(__file__).with_name("prefect_program.py")
 
 
-@pytest.mark.parametrize("runner", ["threads", "processes"])
-def test_a_ported_prefect_program_runs_unchanged(runner, tmp_path):
+@pytest.mark.parametrize("runner_name", ["threads", "processes"])
+def test_a_ported_prefect_program_runs_unchanged(runner_name, tmp_path):
     env = {**os.environ, "LEGATO_HOME": str(tmp_path), "LEGATO_PROGRESS": "0"}
-    done = subprocess.run([sys.executable, str(PROGRAM), runner], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, str(PROGRAM), runner_name], capture_output=True, text=True, env=env,
                           timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     observed = json.loads(done.stdout.strip().splitlines()[-1])

@@ -35,10 +35,8 @@ def triple(x: int) -> int:
     return 3 * x
 
 
-@pytest.mark.parametrize("runner", [SyncTaskRunner, lambda: ThreadPoolTaskRunner(max_workers=2)],
-                         ids=["sync", "threads"])
 def test_a_cached_task_run_ends_completed_named_cached(runner: Any) -> None:
-    @flow(task_runner=runner())
+    @flow(task_runner=runner)
     def pipeline(x: int) -> tuple[str, int]:
         state = cached_double(x, return_state=True)
         return state.name, state.result()

@@ -1,7 +1,8 @@
-"""The bridge from the engine to the run history, when history is on.
+"""The run history as a run observer of the engine, when history is on.
 
-The engine tells it when a flow run starts and finishes, when a run with
-edges is created, and when a batch of runs has settled; this module turns
+The engine tells its observers (:class:`legato.core.contracts.RunObserver`)
+when a run with edges is created and when a batch of runs has settled, and
+:mod:`legato.wiring` tells them when the flow run finishes; this module turns
 that into the history recorder's calls: keyword calls for flow runs, and a
 sink of run objects (and edges) for task runs, whose rows the history's
 writer thread builds in bulk with :func:`_task_rows`. The
@@ -17,14 +18,16 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from legato.core.engine import format_error
+from legato.core.contracts import RunObserver
+from legato.core.errors import format_error
 from legato.core.states import StateType
+from legato.history.chunks import ROW_FIELDS
 
 _lock = threading.Lock()
 _recorders: dict[str, Any] = {}
 
 
-class RunRecorder:
+class RunRecorder(RunObserver):
     """Adapts engine objects to :class:`legato.history.HistoryRecorder` calls."""
 
     __slots__ = ("history", "flow_run_id", "_runs", "_edges")
@@ -35,7 +38,7 @@ class RunRecorder:
         sink = history.task_run_sink(flow_run_id, _task_rows)
         self._runs, self._edges = sink.runs, sink.edges
 
-    def task_run_edges(self, run_id: str, upstream_ids: Sequence[str]) -> None:
+    def run_edges(self, run_id: str, upstream_ids: Sequence[str]) -> None:
         """Edges into a run, taken when it is created.
 
         Its upstreams are known then, and dropped when it settles; runs
@@ -43,7 +46,7 @@ class RunRecorder:
         """
         self._edges.append((run_id, upstream_ids))
 
-    def task_runs_finished(self, runs: list[Any]) -> None:
+    def runs_settled(self, runs: list[Any]) -> None:
         """Settled runs, a batch at a time: one ``deque.extend`` on the hot path.
 
         Their rows are built in bulk on the history's writer thread.
@@ -56,14 +59,17 @@ class RunRecorder:
         )
 
 
-#: readers of each row field, in legato.history.chunks.ROW_FIELDS order
-#: (``_state`` is the slot behind ``TaskRun.state``, set on every settled run and faster to read
-#: than the property; its ``type`` is a ``str`` enum, which msgpack stores as its text without
-#: a ``.value`` call per run)
-_FIELD_GETTERS = tuple(map(operator.attrgetter, (
-    "id", "name", "task.name", "map_index", "_state.type", "_state.name", "run_count", "started_at", "ended_at",
-)))  # fmt: skip
-_STATE_TYPE = 4
+#: where each row field (legato.history.chunks.ROW_FIELDS) is read on a settled task run:
+#: public fields only (``last_state`` is the state behind ``TaskRun.state``, set on every
+#: settled run and faster to read than the property; its ``type`` is a ``str`` enum, which
+#: msgpack stores as its text without a ``.value`` call per run)
+_SOURCES = {
+    "id": "id", "name": "name", "task_name": "task.name", "map_index": "map_index",
+    "state_type": "last_state.type", "state_name": "last_state.name", "attempts": "run_count",
+    "started_at": "started_at", "ended_at": "ended_at",
+}
+_FIELD_GETTERS = tuple(operator.attrgetter(_SOURCES[name]) for name in ROW_FIELDS)
+_STATE_TYPE = ROW_FIELDS.index("state_type")
 
 
 def _task_rows(runs: list[Any]) -> tuple[list[list[Any]], dict[int, str], dict[int, list[str]]]:

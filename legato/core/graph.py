@@ -1,0 +1,319 @@
+"""The task graph of one flow run and its state machine, over plain data.
+
+A :class:`TaskRun` is a node: its task, its argument template, its edges
+(``upstreams`` it takes values from, ``wait_for`` it only waits for), how
+many unsettled upstreams it still waits for (``waiting_on``), and its state.
+This module holds the transitions that touch only that data; nothing here
+knows a runner, a thread, a clock or a result store, so the state machine
+can be read (and tested) on its own. :mod:`legato.core.engine` calls these
+functions under its lock and does everything else.
+
+Per task run::
+
+    Pending ──dispatch──▶ Running ──ok──▶ Completed
+       │                    │  └─error, retry left──▶ AwaitingRetry ─timer─▶ Running
+       │                    └─error, no retry left──▶ Failed (or TimedOut)
+       └─an upstream did not complete──▶ Pending named NotReady (final here)
+
+* :func:`link` counts what a new run waits for and registers it with its
+  upstreams: a run with nothing to wait for is ready;
+* :func:`begin_attempt` moves a ready run to Running (Retrying from the
+  second attempt on);
+* :func:`transition` settles a run in a final state (or NotReady) and
+  returns, through ``ready``, the dependents that now wait for nothing;
+* :func:`release` drops what a settled run no longer needs.
+
+Settling is a work list, not recursion (see ``FlowEngine._settle_all``), so a
+failure that turns a 10,000-link chain NotReady is no deeper than one link.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from legato.core import states as S
+from legato.core.annotations import allow_failure
+from legato.core.arguments import Upstream
+from legato.core.context import RunInfo
+from legato.core.futures import LegatoFuture
+
+if TYPE_CHECKING:
+    from legato.core.contracts import Runner
+    from legato.core.task import Task
+
+_getrandbits = random.getrandbits  # the module's shared generator: random.seed() still applies
+
+#: What a run without upstreams (or a settled run) holds instead of containers of its own.
+#: The garbage collector rescans every live container at each full collection, and a
+#: big map keeps every task run alive until the flow ends: two empty lists per run were
+#: 40% of the objects it rescanned. Shared immutable empties cost nothing per run.
+NO_UPSTREAMS: tuple[Upstream, ...] = ()
+RELEASED_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+class TaskRun:
+    """One run of a task inside a flow run: its arguments, edges and state."""
+
+    __slots__ = (
+        "engine",
+        "id",
+        "name",
+        "task",
+        "args",
+        "kwargs",
+        "upstreams",
+        "wait_for",
+        "waiting_on",
+        "dependents",
+        "last_state",
+        "run_count",
+        "retry_state",
+        "runner",
+        "runner_future",
+        "attempt_open",
+        "waiter",
+        "callbacks",
+        "started_at",
+        "ended_at",
+        "map_index",
+        "tags",
+        "cache_parameters",
+        "settled",
+        "batch_index",
+        "options",
+        "limiter",
+        "holds_slot",
+        "_since",
+        "__weakref__",
+    )
+
+    def __init__(self, engine: Any, task: Task, name: str, map_index: int | None,
+                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = RELEASED_KWARGS) -> None:
+        self.engine = engine
+        self.id = _getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, as f"{bits:016x}", in half the time
+        self.name = name
+        self.task = task
+        self.map_index = map_index
+        #: the argument template (upstreams replaced by slots); emptied when the run settles
+        self.args = args
+        self.kwargs = kwargs
+        #: edges; the shared empty tuple when there are none (the common case), and once settled
+        self.upstreams: Sequence[Upstream] = NO_UPSTREAMS
+        self.wait_for: Sequence[Upstream] = NO_UPSTREAMS
+        self.waiting_on = 0
+        self.dependents: list[TaskRun] | None = None
+        #: when it was created: its Pending state, made only if someone looks before the run moves on
+        self._since: float | S.State | None = time.time()
+        #: the state the engine set last (None while the run is still in its first, unseen Pending)
+        self.last_state: S.State | None = None
+        self.run_count = 0
+        self.retry_state: Any = None
+        self.runner: Runner | None = None
+        self.runner_future: Any = None
+        self.attempt_open = False
+        self.waiter: threading.Event | None = None
+        self.callbacks: list[Callable[[TaskRun], None]] | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.tags: frozenset[str] = task.tags
+        self.cache_parameters: dict[str, Any] | None = None
+        #: no more transitions: a final state, or Pending named NotReady
+        self.settled = False
+        #: position in the batch its last attempt ran in (its runner future is the batch's)
+        self.batch_index: int | None = None
+        #: backend options from a ``runner_options(...)`` block around its creation
+        self.options: dict[str, Any] | None = None
+        #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
+        self.limiter: Limiter | None = None
+        self.holds_slot = False
+
+    @property
+    def state(self) -> S.State:
+        """The run's current state; a run that has not moved yet is Pending since its creation.
+
+        Most runs of a big map wait in a backlog and go from Pending to
+        Running unseen; a Pending state object each would be one more
+        container alive per waiting run for the garbage collector to rescan
+        (and to promote to its oldest generation, then free), so it is made
+        on first look, with the run's creation time, and kept for later looks.
+        It is kept in ``_since``, not in ``last_state``: a reader must never
+        overwrite a state the engine set meanwhile.
+
+        A property and not ``__getattr__``: a class with ``__getattr__`` pays
+        for it on every attribute read, and the engine and the history read
+        run attributes millions of times in a big map. The engine itself
+        reads and writes ``last_state`` where it knows the run has moved.
+        """
+        state = self.last_state
+        if state is not None:
+            return state
+        since = self._since
+        if isinstance(since, S.State):
+            return since
+        pending = self._since = S.State(S.StateType.PENDING, "Pending", timestamp=since)
+        return pending
+
+    @state.setter
+    def state(self, state: S.State) -> None:
+        self.last_state = state
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def log_prints(self) -> bool:
+        """The task's ``log_prints``, or its flow run's when the task leaves it at None (Prefect's inheritance)."""
+        own = self.task.log_prints
+        return self.engine.flow_run.log_prints if own is None else own
+
+    @property
+    def flow_run_id(self) -> str:
+        return self.engine.flow_run.id
+
+    @property
+    def flow_run_name(self) -> str:
+        return self.engine.flow_run.name
+
+    def info(self) -> RunInfo:
+        return RunInfo(
+            id=self.id,
+            name=self.name,
+            task_name=self.task.name,
+            flow_run_id=self.engine.flow_run.id,
+            flow_run_name=self.engine.flow_run.name,
+            run_count=self.run_count,
+            tags=tuple(self.tags),
+            map_index=self.map_index,
+            log_prints=self.log_prints,
+        )
+
+    def upstream_ids(self) -> list[str]:
+        return [u.source.id for u in (*self.upstreams, *self.wait_for) if isinstance(u.source, TaskRun)]
+
+    def __repr__(self) -> str:
+        return f"TaskRun({self.name!r}, state={self.state!r})"
+
+
+
+UPSTREAM_TYPES = (LegatoFuture, S.State)
+
+
+def is_upstream(obj: Any) -> bool:
+    """Whether an argument is an edge: a future of a run, or a state (an already final value)."""
+    return isinstance(obj, UPSTREAM_TYPES)
+
+
+class Limiter:
+    """The ``max_concurrency`` of one map: how many of its elements may be in flight."""
+
+    __slots__ = ("limit", "in_flight")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+
+def sources(run: TaskRun) -> Sequence[TaskRun]:
+    """The task runs ``run`` waits for (upstreams and ``wait_for``); states are not runs."""
+    if not run.upstreams and not run.wait_for:
+        return ()  # most runs: no tuple, list or generator made to find nothing
+    return [u.source for u in (*run.upstreams, *run.wait_for) if isinstance(u.source, TaskRun)]
+
+
+def flatten_wait_for(wait_for: Iterable[Any], tolerate: bool = False) -> Iterable[tuple[Any, bool]]:
+    """``(future_or_state, allow_failure)`` for each entry of ``wait_for``, at any depth."""
+    for item in wait_for:
+        if isinstance(item, allow_failure):
+            yield from flatten_wait_for([item.value], True)
+        elif isinstance(item, (list, tuple, set)):
+            yield from flatten_wait_for(item, tolerate)
+        elif is_upstream(item):
+            yield item, tolerate
+        else:
+            raise TypeError(f"wait_for takes futures or states, got {type(item).__name__}: {item!r}")
+
+
+def link(run: TaskRun) -> bool:
+    """Count the unsettled runs ``run`` waits for and register it as their dependent; True if none (ready)."""
+    waiting = 0
+    for source in sources(run):
+        if not source.settled:
+            if source.dependents is None:
+                source.dependents = []
+            source.dependents.append(run)
+            waiting += 1
+    run.waiting_on = waiting
+    return waiting == 0
+
+
+def begin_attempt(run: TaskRun) -> bool:
+    """Move a ready run to Running (Retrying after the first attempt); True on its very first start."""
+    run.run_count += 1
+    run.last_state = S.Running() if run.run_count == 1 else S.Retrying()
+    if run.started_at is None:
+        run.started_at = time.time()
+        return True
+    return False
+
+
+def close_attempt(run: TaskRun, attempt: int) -> bool:
+    """Close attempt ``attempt`` of ``run`` if it is still the open one: only its outcome counts."""
+    if not run.attempt_open or run.run_count != attempt:
+        return False
+    run.attempt_open = False
+    return True
+
+
+def transition(run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
+    """Make ``state`` the final state of ``run``; False if it already had one.
+
+    The run gives back its ``max_concurrency`` slot; dependents left with
+    nothing to wait for are appended to ``ready``.
+    """
+    if run.settled:
+        return False
+    run.settled = True
+    run.last_state = state
+    limiter = run.limiter
+    if run.holds_slot and limiter is not None:
+        run.holds_slot = False
+        limiter.in_flight -= 1
+    run.ended_at = time.time()
+    if run.dependents:
+        for dependent in run.dependents:
+            dependent.waiting_on -= 1
+            if dependent.waiting_on == 0:
+                ready.append(dependent)
+        run.dependents = None
+    return True
+
+
+def release(run: TaskRun) -> None:
+    """Drop what a settled run no longer needs, so a long flow does not hoard inputs.
+
+    The value stays in the state (or, for remote runners, in the backend,
+    reachable through the state's ResultRef) for as long as a future or a
+    downstream run holds this run. What is dropped is replaced by shared
+    empties, not fresh containers: a settled run of a big map lives until
+    the flow ends, and each container it kept would be one more object for
+    the garbage collector to rescan at every full collection.
+    """
+    run.args = ()
+    run.kwargs = RELEASED_KWARGS
+    run.upstreams = run.wait_for = NO_UPSTREAMS
+    run._since = None
+    run.retry_state = None
+    run.cache_parameters = None
+    if run.runner is not None and run.runner.shares_memory:
+        run.runner_future = None
+
+
+__all__ = [
+    "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
+    "flatten_wait_for", "is_upstream", "link", "release", "sources", "transition",
+]

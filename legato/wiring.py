@@ -1,0 +1,103 @@
+"""The one place that connects the core to the real runners, result store, history and progress.
+
+:mod:`legato.core` declares what it needs (:mod:`legato.core.contracts`) and
+imports none of the layers above it; ``import legato`` installs
+:data:`SERVICES` here, and every flow call asks it for its runner, its result
+store and its run observers. Each layer is imported only when a flow run
+first needs it, so ``import legato`` stays light.
+
+A test (or an embedding program) may install services of its own with
+:func:`legato.core.contracts.install`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from legato.core import contracts
+
+
+class Services:
+    """The real implementations of :class:`legato.core.contracts.Services`."""
+
+    def validate_runner(self, spec: Any) -> None:
+        from legato.runners import validate_runner_spec
+
+        validate_runner_spec(spec)
+
+    def resolve_runner(self, spec: Any) -> Any:
+        from legato.runners import resolve_runner
+
+        return resolve_runner(spec)
+
+    def inline_runner(self) -> Any:
+        """The runner of a task called outside any flow: this thread."""
+        from legato.runners.sync import SyncTaskRunner
+
+        return SyncTaskRunner()
+
+    def render_run_key(self, run_key: Any, parameters: dict[str, Any]) -> str | None:
+        if run_key is None:
+            return None
+        try:
+            from legato.results import render_run_key
+        except ImportError:
+            return str(run_key(**parameters) if callable(run_key) else run_key)
+        return render_run_key(run_key, parameters)
+
+    def open_results(self, flow: Any, flow_run: Any) -> Any:
+        try:
+            from legato.results import ResultsManager
+        except ImportError:
+            return None
+        return ResultsManager.for_flow_run(flow, flow_run)
+
+    def open_observers(self, flow_run: Any, runner: Any, top_level: bool) -> list[Any]:
+        """The history recorder (when history is on) and, for a top-level run, the progress display."""
+        observers: list[Any] = []
+        recorder = _open_recorder(flow_run, runner)
+        if recorder is not None:
+            observers.append(recorder)
+        from legato.tracing import open_tracer  # None unless OpenTelemetry is imported and configured
+
+        tracer = open_tracer(flow_run)
+        if tracer is not None:
+            observers.append(tracer)
+        if top_level:
+            import legato.progress as progress
+
+            display = progress.open_progress(flow_run.name)
+            if display is not None:
+                observers.append(display)
+        from legato.notifications import open_environment_notifier  # LEGATO_NOTIFY; last, once the history is written
+
+        notifier = open_environment_notifier(top_level)
+        if notifier is not None:
+            observers.append(notifier)
+        return observers
+
+
+def _open_recorder(flow_run: Any, runner: Any) -> Any:
+    from legato import config
+
+    if not config.history_enabled():  # the history package (msgpack, sqlite3) is not even imported
+        return None
+    try:
+        from legato.history.observer import open_recorder
+    except ImportError:
+        return None
+    except Exception:  # history must never stop a flow from running
+        logging.getLogger("legato.engine").warning("run history is unavailable", exc_info=True)
+        return None
+    return open_recorder(flow_run, runner)
+
+
+SERVICES = Services()
+
+
+def install() -> None:
+    contracts.install(SERVICES)
+
+
+__all__ = ["SERVICES", "Services", "install"]
