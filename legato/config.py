@@ -18,6 +18,12 @@ LEGATO_TASK_RUNNER       :func:`task_runner_override`   none (the flow's own run
 LEGATO_LOGGING_LEVEL     :func:`logging_level`          ``INFO``
 LEGATO_RESULTS_KEY       :func:`results_key`            none (``$LEGATO_HOME/results.key``)
 LEGATO_FULL_TRACEBACKS   :func:`full_tracebacks`        off
+LEGATO_TRACING           :func:`tracing_allowed`        on (when a provider is configured)
+LEGATO_NOTIFY            :func:`notify_urls`            none
+LEGATO_NOTIFY_ON         :func:`notify_events`          Failed, Crashed, TimedOut
+LEGATO_NOTIFY_TIMEOUT    :func:`notify_timeout`         5 (seconds)
+LEGATO_INFLATE_MAX_RATIO :func:`inflate_limit`          100
+LEGATO_INFLATE_MAX_BYTES :func:`inflate_limit`          1 GiB
 =======================  =============================  ============================
 
 :data:`SETTINGS` lists them; a test checks the README's table against it.
@@ -109,6 +115,38 @@ def results_key() -> str:
     return os.environ.get("LEGATO_RESULTS_KEY", "")
 
 
+def tracing_allowed() -> bool:
+    """Whether legato traces flow runs when an OpenTelemetry provider is configured (see legato.tracing)."""
+    return _switch("LEGATO_TRACING")
+
+
+def notify_urls() -> str:
+    """The apprise URLs every top-level flow run notifies, as written (see legato.notifications)."""
+    return os.environ.get("LEGATO_NOTIFY", "")
+
+
+def add_notify_urls(urls: list[str]) -> None:
+    """Add URLs to ``LEGATO_NOTIFY`` for this process and its children (``legato run --notify``)."""
+    os.environ["LEGATO_NOTIFY"] = " ".join([notify_urls(), *urls]).strip()
+
+
+def notify_events() -> str:
+    """The final states (comma separated) that ``LEGATO_NOTIFY`` sends for, as written ("" for the default)."""
+    return os.environ.get("LEGATO_NOTIFY_ON", "").strip()
+
+
+def notify_timeout() -> str:
+    """The time bound, in seconds, of ``LEGATO_NOTIFY``'s sending, as written ("" for the default)."""
+    return os.environ.get("LEGATO_NOTIFY_TIMEOUT", "").strip()
+
+
+def inflate_limit(name: str) -> str:
+    """``LEGATO_INFLATE_MAX_RATIO`` or ``LEGATO_INFLATE_MAX_BYTES`` as written: how far a compressed record may inflate."""
+    if name not in ("LEGATO_INFLATE_MAX_RATIO", "LEGATO_INFLATE_MAX_BYTES"):
+        raise ValueError(f"not an inflation limit: {name!r}")
+    return os.environ.get(name, "").strip()
+
+
 #: every setting: variable -> the function that reads it
 SETTINGS = {
     "LEGATO_HOME": legato_home,
@@ -122,6 +160,12 @@ SETTINGS = {
     "LEGATO_LOGGING_LEVEL": logging_level,
     "LEGATO_RESULTS_KEY": results_key,
     "LEGATO_FULL_TRACEBACKS": full_tracebacks,
+    "LEGATO_TRACING": tracing_allowed,
+    "LEGATO_NOTIFY": notify_urls,
+    "LEGATO_NOTIFY_ON": notify_events,
+    "LEGATO_NOTIFY_TIMEOUT": notify_timeout,
+    "LEGATO_INFLATE_MAX_RATIO": inflate_limit,
+    "LEGATO_INFLATE_MAX_BYTES": inflate_limit,
 }
 
 
@@ -136,6 +180,7 @@ __all__ = [
     "CLI_PARAMETERS_ENV",
     "ENTRYPOINT_ENV",
     "SETTINGS",
-    "batching_enabled", "database_path", "full_tracebacks", "history_enabled", "legato_home", "logging_level", "persist_results",
+    "batching_enabled", "database_path", "full_tracebacks", "history_enabled", "inflate_limit",
+    "add_notify_urls", "notify_events", "notify_timeout", "notify_urls", "tracing_allowed", "legato_home", "logging_level", "persist_results",
     "progress_enabled", "refresh_cache", "results_key", "task_runner_override",
 ]

@@ -27,11 +27,11 @@ makes itself (on a thread or in a worker) do not join the flow's trace.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections import deque
 from typing import Any
 
+from legato import config
 from legato.core.contracts import RunObserver
 
 logger = logging.getLogger("legato.tracing")
@@ -55,7 +55,7 @@ def tracing_enabled() -> bool:
     """Is an OpenTelemetry provider configured in this process (and tracing not turned off)?"""
     if _provider is None and "opentelemetry.trace" not in sys.modules:
         return False
-    if os.environ.get("LEGATO_TRACING", "").strip().lower() in {"0", "false", "no", "off"}:
+    if not config.tracing_allowed():
         return False
     if _provider is not None:
         return True

@@ -37,8 +37,17 @@ SUITE_RUNNERS = {"runners": ALL_RUNNERS}
 DEFAULT_RUNNERS = ("sync", "threads")
 
 
+def _parametrizes_runner_itself(metafunc: pytest.Metafunc) -> bool:
+    """A test that names its own runners (``@pytest.mark.parametrize("runner", [...])``) keeps them."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "runner" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "runner" in metafunc.fixturenames:
+    if "runner" in metafunc.fixturenames and not _parametrizes_runner_itself(metafunc):
         names = getattr(metafunc.module, "RUNNER_NAMES", None) or SUITE_RUNNERS.get(
             Path(str(metafunc.definition.path)).parent.name, DEFAULT_RUNNERS)
         metafunc.parametrize("runner", names, indirect=True)

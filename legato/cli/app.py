@@ -19,6 +19,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from legato import config
 from legato.cli import display
 from legato.cli.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from legato.cli.show import DEFAULT_LOG_LIMIT, DEFAULT_TASK_LIMIT
@@ -119,7 +120,7 @@ def run(
     from legato.cli.running import run_flow
 
     if notify:
-        os.environ["LEGATO_NOTIFY"] = " ".join([os.environ.get("LEGATO_NOTIFY", ""), *notify]).strip()
+        config.add_notify_urls(notify)
 
     code = run_flow(entrypoint, parse_params(param or ()), runner=runner, run_key=run_key, show_traceback=traceback)
     if code:

@@ -31,7 +31,6 @@ a line in the run's history (``legato runs logs <id>``).
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -40,6 +39,7 @@ from typing import Any
 
 from legato.notifications.sending import DEFAULT_TIMEOUT, INSTALL_HINT, check_url, redacted, send
 
+from legato import config
 from legato.core.contracts import RunObserver
 
 DEFAULT_EVENTS = ("Failed", "Crashed", "TimedOut")
@@ -66,7 +66,7 @@ class Notifier:
         self.__name__ = "notify"
 
     def __call__(self, flow: Any, run: Any, state: Any) -> None:
-        if deliver(self.urls, self.on, self.timeout, flow, run, state) and os.environ.get(NOTIFY_ENV):
+        if deliver(self.urls, self.on, self.timeout, flow, run, state) and config.notify_urls():
             with _sent_lock:
                 _sent_by_hooks.update((run.id, url) for url in self.urls)
 
@@ -127,7 +127,7 @@ class EnvironmentNotifier(RunObserver):
 
 def open_environment_notifier(top_level: bool) -> EnvironmentNotifier | None:
     """An :class:`EnvironmentNotifier` when ``LEGATO_NOTIFY`` names a URL and the run is not a subflow."""
-    return EnvironmentNotifier() if top_level and os.environ.get(NOTIFY_ENV, "").strip() else None
+    return EnvironmentNotifier() if top_level and config.notify_urls().strip() else None
 
 
 def notify_at_end(flow: Any, run: Any, state: Any) -> None:
@@ -146,18 +146,18 @@ def notify_at_end(flow: Any, run: Any, state: Any) -> None:
 
 def environment_urls(raw: str | None = None) -> list[str]:
     """The URLs of ``LEGATO_NOTIFY``, in order, without repeats."""
-    raw = os.environ.get(NOTIFY_ENV, "") if raw is None else raw
+    raw = config.notify_urls() if raw is None else raw
     return list(dict.fromkeys(part for part in _URL_SPLIT.split(raw.strip()) if part))
 
 
 def environment_events() -> frozenset[str]:
-    raw = os.environ.get(EVENTS_ENV, "").strip()
+    raw = config.notify_events()
     events = [part.strip() for part in raw.split(",") if part.strip()] if raw else DEFAULT_EVENTS
     return frozenset(event.lower() for event in events)
 
 
 def environment_timeout() -> float:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    raw = config.notify_timeout()
     try:
         value = float(raw) if raw else DEFAULT_TIMEOUT
     except ValueError:

@@ -21,8 +21,8 @@ repeated byte compress up to 1000x, and need a serializer built with a higher
 
 from __future__ import annotations
 
-import os
 
+from legato import config
 from legato.serializers.base import Serializer, cannot_deserialize, get_serializer
 
 DEFAULT_MAX_RATIO = 100
@@ -98,7 +98,7 @@ def inflate(data: bytes, limit: int) -> bytes:
 
 def _positive(value: float | None, env: str, default: float, what: str) -> float:
     if value is None:
-        raw = os.environ.get(env, "").strip()
+        raw = config.inflate_limit(env)
         if not raw:
             return default
         try:

@@ -144,14 +144,16 @@ def test_tag_limit_shared_by_two_flows_in_two_processes(home, capsys):
     assert limits.list_limits() == []
 
 
-def test_tag_limit_on_the_process_runner(home, monkeypatch):
-    from legato.cli.loading import load_module
-
+def test_tag_limit_on_the_process_runner(home):
+    """In a process of its own: worker processes take the environment of the process pool's first start
+    (a forkserver), which in a test session is some earlier test's LEGATO_HOME."""
     log = home / "process-queries.jsonl"
-    monkeypatch.setenv("SCHED_TEST_LOG", str(log))
     limits.set_limit("tag:db", 1)
-    module = load_module(FLOWS)
-    assert module.warehouse.with_options(task_runner="processes")(n=4, seconds=0.05) == 6
+    done = subprocess.run([sys.executable, "-m", "legato.cli", "run", f"{FLOWS}:warehouse", "--runner", "processes",
+                           "--param", "n=4", "--param", "seconds=0.05"], capture_output=True, text=True,
+                          env=cli_env(home, SCHED_TEST_LOG=str(log)), cwd=home, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6"
     events = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e["start"])
     assert len(events) == 4
     assert all(a["end"] <= b["start"] for a, b in zip(events, events[1:]))  # one at a time, across workers
