@@ -47,6 +47,18 @@ class NotReady(Exception):
 class Dispatch:
     """Starting attempts of task runs and deciding what their outcomes lead to."""
 
+    # what it uses of the engine (set in FlowEngine.__init__)
+    runner: Runner
+    clock: Any
+    results: Any
+    crash: BaseException | None
+    logger: Any
+    _lock: Any
+    _open_results: Any
+    _cache_tasks: dict[Any, bool]
+    _on_started: tuple[Callable[..., None], ...]
+    _settle_all: Callable[..., None]
+
     def _start_or_settle(self, run: TaskRun) -> None:
         """Dispatch one run on its own (a retry) and settle it if it cannot run."""
         self._settle_all([(run, self._dispatch(run))])

@@ -93,3 +93,9 @@ def test_a_task_waiting_on_a_run_that_waits_for_it_raises_naming_the_cycle():
     error = _run_bounded(cyclic)["error"]
     assert isinstance(error, DependencyCycleError)
     assert "'first-0' -> 'third-0' -> 'second-0' -> 'first-0'" in str(error)
+
+
+def test_the_cycle_error_is_public():
+    import legato.exceptions
+
+    assert issubclass(legato.exceptions.DependencyCycleError, legato.exceptions.LegatoError)
