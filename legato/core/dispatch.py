@@ -84,7 +84,9 @@ class Dispatch:
             cached = self._lookup_cache(run, slots, upstream_futures)
             if cached is not None:
                 return cached
-        self._begin_attempt(run)
+        if begin_attempt(run) and self._on_started:  # its first start
+            for started in self._on_started:
+                started(run)
         run.batch_index = None
         run.attempt_open = True
         return slots, upstream_futures
@@ -209,9 +211,10 @@ class Dispatch:
     # ------------------------------------------------------------------ outcomes
 
     def _attempt_done(self, run: TaskRun, attempt: int, future: Any) -> None:
-        with self._lock:
-            if not close_attempt(run, attempt):
+        with self._lock:  # graph.close_attempt, inline: once per task run on the hot path
+            if not run.attempt_open or run.run_count != attempt:
                 return
+            run.attempt_open = False
         try:
             error = future.exception()
         except BaseException as cancelled:  # CancelledError from the backend

@@ -179,9 +179,9 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
     def launch(self, runs: list[TaskRun]) -> None:
         """Start elements of a map made by :meth:`create_element`: count, link and route them together."""
         runner = self.runner
-        link = self._link_locked
         with self._lock:  # one lock for the whole chunk: this is the hot path of a big map
             self._add_unfinished(len(runs))
+            self._pending.update(runs)
             for run in runs:
                 run.runner = runner
             ready = [run for run in runs if link(run)]
@@ -196,12 +196,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
     def _link(self, run: TaskRun) -> bool:
         """Count the upstreams ``run`` waits for; True if there are none (it is ready)."""
         with self._lock:
-            return self._link_locked(run)
-
-    def _link_locked(self, run: TaskRun) -> bool:
-        """:meth:`_link`, for a caller that holds the lock."""
-        self._pending.add(run)
-        return link(run)
+            self._pending.add(run)
+            return link(run)
 
     # ------------------------------------------------------------------ settling
 
