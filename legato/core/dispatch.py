@@ -48,6 +48,18 @@ class NotReady(Exception):
 class Dispatch:
     """Starting attempts of task runs and deciding what their outcomes lead to."""
 
+    # what it uses of the engine (set in FlowEngine.__init__)
+    runner: Runner
+    clock: Any
+    results: Any
+    crash: BaseException | None
+    logger: Any
+    _lock: Any
+    _open_results: Any
+    _cache_tasks: dict[Any, bool]
+    _on_started: tuple[Callable[..., None], ...]
+    _settle_all: Callable[..., None]
+
     def _start_or_settle(self, run: TaskRun) -> None:
         """Dispatch one run on its own (a retry) and settle it if it cannot run."""
         self._settle_all([(run, self._dispatch(run))])
@@ -73,7 +85,9 @@ class Dispatch:
             cached = self._lookup_cache(run, slots, upstream_futures)
             if cached is not None:
                 return cached
-        self._begin_attempt(run)
+        if begin_attempt(run) and self._on_started:  # its first start
+            for started in self._on_started:
+                started(run)
         run.batch_index = None
         run.attempt_open = True
         return slots, upstream_futures
@@ -198,9 +212,10 @@ class Dispatch:
     # ------------------------------------------------------------------ outcomes
 
     def _attempt_done(self, run: TaskRun, attempt: int, future: Any) -> None:
-        with self._lock:
-            if not close_attempt(run, attempt):
+        with self._lock:  # graph.close_attempt, inline: once per task run on the hot path
+            if not run.attempt_open or run.run_count != attempt:
                 return
+            run.attempt_open = False
         try:
             error = future.exception()
         except BaseException as cancelled:  # CancelledError from the backend

@@ -44,9 +44,10 @@ from legato.core.context import current_runner_options, current_tags
 from legato.core.contracts import ResultStore, Runner, RunObserver, observer_hooks
 from legato.core.direct import DirectCalls
 from legato.core.dispatch import Dispatch
-from legato.core.errors import CancelledRun, format_error
+from legato.core.context import task_run_context
+from legato.core.errors import CancelledRun, DependencyCycleError, format_error
 from legato.core.graph import (
-    Limiter, TaskRun, flatten_wait_for, is_upstream, link, release, transition,
+    Limiter, TaskRun, find_cycle, flatten_wait_for, is_upstream, link, release, transition,
 )
 from legato.core.logs import engine_logger
 from legato.core.scheduler import MapScheduler
@@ -56,6 +57,15 @@ if TYPE_CHECKING:
     from legato.core.task import Task
 
 _COMPLETED = S.StateType.COMPLETED
+
+
+def _current_task_run() -> TaskRun | None:
+    """The task run whose body is running here, where it is a live run of an engine in this process."""
+    context = task_run_context.get()
+    if context is None:
+        return None
+    run = context.task_run
+    return run if isinstance(run, TaskRun) else None
 
 
 class FlowEngine(Dispatch, MapScheduler, DirectCalls):
@@ -93,6 +103,10 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         self._backlogs: dict[Any, Backlog] = {}
         self._batchable_tasks: dict[Any, bool] = {}
         self._cache_tasks: dict[Any, bool] = {}
+        #: running task runs blocked inside their bodies on another run (for finding cycles)
+        self._waits: dict[TaskRun, TaskRun] = {}
+        #: direct calls whose own handling failed, with the error, until settled (see DirectCalls.call)
+        self._orphans: list[tuple[TaskRun, BaseException]] = []
 
     # ------------------------------------------------------------------ building the graph
 
@@ -165,9 +179,9 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
     def launch(self, runs: list[TaskRun]) -> None:
         """Start elements of a map made by :meth:`create_element`: count, link and route them together."""
         runner = self.runner
-        link = self._link_locked
         with self._lock:  # one lock for the whole chunk: this is the hot path of a big map
             self._add_unfinished(len(runs))
+            self._pending.update(runs)
             for run in runs:
                 run.runner = runner
             ready = [run for run in runs if link(run)]
@@ -182,12 +196,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
     def _link(self, run: TaskRun) -> bool:
         """Count the upstreams ``run`` waits for; True if there are none (it is ready)."""
         with self._lock:
-            return self._link_locked(run)
-
-    def _link_locked(self, run: TaskRun) -> bool:
-        """:meth:`_link`, for a caller that holds the lock."""
-        self._pending.add(run)
-        return link(run)
+            self._pending.add(run)
+            return link(run)
 
     # ------------------------------------------------------------------ settling
 
@@ -224,16 +234,23 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
                 return
             work = more
 
+    def settle(self, run: TaskRun, state: S.State) -> None:
+        """Put one run into a final state (and start what it makes ready), unless it has one."""
+        self._settle_all([(run, state)])
+
     def _announce(self, settled: list[TaskRun]) -> None:
         """Wake the waiters and run the hooks and callbacks of settled runs, then count them finished.
 
         Outside the lock: once a run is settled nobody adds a waiter or a
         callback to it any more (both check ``settled`` under the lock).
         """
-        for observe in self._on_settled:  # their states are final: the history may build their rows now
-            observe(settled)
         done = 0
         try:
+            for observe in self._on_settled:  # their states are final: the history may build their rows now
+                try:
+                    observe(settled)
+                except Exception:  # a failing observer (a history write) must not strand the runs
+                    self.logger.warning("a run observer failed on %d settled run(s)", len(settled), exc_info=True)
             for run in settled:
                 done += 1
                 state, waiter, callbacks = run.last_state, run.waiter, run.callbacks
@@ -271,13 +288,31 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         """Block until ``run`` is final (or ``timeout``); True if it is."""
         if run.settled:
             return True
+        current = _current_task_run()
         with self._lock:
             if run.settled:
                 return True
+            if current is not None:  # a task body blocks on a run: would that run ever end?
+                self._check_no_cycle(current, run)
             if run.waiter is None:
                 run.waiter = threading.Event()
             waiter = run.waiter
-        return self.wait_event(waiter, timeout)
+        if current is None:
+            return self.wait_event(waiter, timeout)
+        try:
+            return self.wait_event(waiter, timeout)
+        finally:
+            with self._lock:
+                self._waits.pop(current, None)
+
+    def _check_no_cycle(self, current: TaskRun, run: TaskRun) -> None:
+        """Under the lock: note that ``current`` waits for ``run``, or raise if that is a cycle."""
+        cycle = find_cycle(current, run, self._waits)
+        if cycle is not None:
+            names = " -> ".join(repr(r.name) for r in cycle)
+            raise DependencyCycleError(f"task run {current.name!r} waits for {run.name!r}, which can only "
+                                       f"start or finish after {current.name!r} does: the cycle {names}")
+        self._waits[current] = run
 
     def wait_event(self, event: threading.Event, timeout: float | None) -> bool:
         return self.runner.wait(event, timeout)
@@ -293,6 +328,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
 
     def wait_all(self, timeout: float | None = None) -> bool:
         """Wait until every task run of this flow run is final."""
+        if self._orphans:
+            self.settle_orphans()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._all_done.is_set():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

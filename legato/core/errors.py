@@ -57,6 +57,10 @@ class UpstreamNotReady(UnfinishedRun):
     """A task never ran because a task it depends on did not complete."""
 
 
+class DependencyCycleError(LegatoError, RuntimeError):
+    """A task waits for a run that (through its edges or its own waits) waits for that task: it would never end."""
+
+
 class TaskTimeoutError(LegatoError, TimeoutError):
     """A task ran longer than its ``timeout_seconds``."""
 
@@ -113,6 +117,7 @@ def format_error(error: BaseException | None) -> str | None:
 __all__ = [
     "CancelledRun",
     "CrashedRun",
+    "DependencyCycleError",
     "FlowTimeoutError",
     "LegatoError",
     "MappingError",

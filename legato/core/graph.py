@@ -238,6 +238,35 @@ def flatten_wait_for(wait_for: Iterable[Any], tolerate: bool = False) -> Iterabl
             raise TypeError(f"wait_for takes futures or states, got {type(item).__name__}: {item!r}")
 
 
+def find_cycle(waiter: TaskRun, target: TaskRun, waits: dict[TaskRun, TaskRun]) -> list[TaskRun] | None:
+    """The runs from ``waiter`` back to itself if ``waiter`` waiting for ``target`` closes a cycle, else None.
+
+    The edges followed are those of unsettled runs: what each waits for
+    before it can start (upstreams, ``wait_for``), and what a running task
+    blocks on inside its body (``waits``: running run -> run it waits for).
+    A cycle through anything else (a lock, a queue, a value held outside
+    legato) is not seen.
+    """
+    parents: dict[TaskRun, TaskRun | None] = {target: None}
+    todo = [target]
+    while todo:
+        node = todo.pop()
+        following = list(sources(node))
+        blocked_on = waits.get(node)
+        if blocked_on is not None:
+            following.append(blocked_on)
+        for source in following:
+            if source is waiter:
+                path = [waiter, node]
+                while parents[path[-1]] is not None:
+                    path.append(parents[path[-1]])  # type: ignore[arg-type]
+                return [waiter, *reversed(path[1:]), waiter]
+            if not source.settled and source not in parents:
+                parents[source] = node
+                todo.append(source)
+    return None
+
+
 def link(run: TaskRun) -> bool:
     """Count the unsettled runs ``run`` waits for and register it as their dependent; True if none (ready)."""
     waiting = 0
@@ -315,5 +344,5 @@ def release(run: TaskRun) -> None:
 
 __all__ = [
     "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
-    "flatten_wait_for", "is_upstream", "link", "release", "sources", "transition",
+    "find_cycle", "flatten_wait_for", "is_upstream", "link", "release", "sources", "transition",
 ]

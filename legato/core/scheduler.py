@@ -37,6 +37,16 @@ NO_SPAN = (0, 0)
 class MapScheduler:
     """Where a ready run goes: straight to dispatch, or a backlog and then a batch."""
 
+    # what it uses of the engine (set in FlowEngine.__init__; dispatch methods from Dispatch)
+    runner: Any
+    crash: BaseException | None
+    _lock: Any
+    _batching: bool
+    _batch_target: float
+    _concurrency_known: int | None
+    _backlogs: dict[Any, Backlog]
+    _batchable_tasks: dict[Any, bool]
+
     def _route(self, runs: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
         """Dispatch ready runs: mapped elements through their task's backlog, the rest one by one."""
         outcomes: list[tuple[TaskRun, S.State | None]] = []
