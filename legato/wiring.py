@@ -78,6 +78,17 @@ class Services:
         return observers
 
 
+    def tag_limits(self) -> tuple[Any, Any]:
+        from legato.scheduling.limits import acquire_tag_slots, release
+
+        return acquire_tag_slots, release
+
+    def to_deployment(self, flow: Any, name: str | None, options: dict[str, Any]) -> Any:
+        from legato.scheduling.deployments import to_deployment
+
+        return to_deployment(flow, name, **options)
+
+
 def _open_recorder(flow_run: Any, runner: Any) -> Any:
     from legato import config
 

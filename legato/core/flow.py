@@ -169,9 +169,7 @@ class Flow(Generic[R]):
 
     def to_deployment(self, name: str | None = None, **options: Any) -> Any:
         """A scheduled deployment of this flow, for ``legato.serve`` (see :mod:`legato.scheduling`)."""
-        from legato.scheduling.deployments import to_deployment
-
-        return to_deployment(self, name, **options)
+        return services().to_deployment(self, name, options)
 
     def serve(self, name: str | None = None, **options: Any) -> None:
         """Run this flow on a schedule until SIGINT/SIGTERM (see :mod:`legato.scheduling`)."""

@@ -113,16 +113,16 @@ class WorkItem:
         return f"WorkItem({self.info.name!r})"
 
 
-_tag_limit_calls: Any = None  # (acquire_tag_slots, release) from legato.scheduling.limits, once a tagged task runs
+_tag_limit_calls: Any = None  # the services' (acquire, release) of tag limits, once a tagged task runs
 
 
 def _acquire_tag_slots(tags: tuple[str, ...]) -> list[str] | None:
     global _tag_limit_calls
     if _tag_limit_calls is None:
-        from legato.scheduling.limits import acquire_tag_slots, release
+        from legato.core.contracts import services
 
-        _tag_limit_calls = (acquire_tag_slots, release)
-    return _tag_limit_calls[0](tags)
+        _tag_limit_calls = services().tag_limits()
+    return _tag_limit_calls[0](tags)  # type: ignore[no-any-return]
 
 
 def _release_tag_slots(leases: list[str]) -> None:
