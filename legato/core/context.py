@@ -73,6 +73,10 @@ flow_run_context: contextvars.ContextVar[FlowRunContext | None] = contextvars.Co
 task_run_context: contextvars.ContextVar[TaskRunContext | None] = contextvars.ContextVar(
     "legato_task_run", default=None
 )
+#: ``(start, end)`` of the schedule window a flow call runs for (set by legato.scheduling); None otherwise
+scheduled_window: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "legato_scheduled_window", default=None
+)
 _tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("legato_tags", default=frozenset())
 _runner_options: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("legato_runner_options", default={})
 

@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeVar
 from legato.core import states as S
 from legato.core.arguments import replace_futures
 from legato.core.callables import accepted_parameters, check_callable_and_timeout
-from legato.core.context import FlowRunContext, current_tags, flow_run_context
+from legato.core.context import FlowRunContext, current_tags, flow_run_context, scheduled_window
 from legato import config
 from legato.core.clock import current_clock
 from legato.core.contracts import services
@@ -72,6 +72,10 @@ class FlowRun:
     run_count: int = 0
     #: whether ``print`` in the flow and in tasks that do not say otherwise goes to the run logger
     log_prints: bool = False
+    #: the start of the schedule window a served or backfilled run is for (None for a run called directly)
+    scheduled_start_time: Any = None
+    #: a worker's stand-in for a flow run that lives in another process (it knows only the id and name)
+    stand_in: bool = False
     started_at: float | None = None
     ended_at: float | None = None
 
@@ -327,6 +331,7 @@ class _FlowRunner:
             parameters=self.parameters,
             tags=flow.tags | current_tags(),
             log_prints=_effective_log_prints(flow),
+            scheduled_start_time=_window_start(),
         )
         self.run.run_key = services().render_run_key(flow.run_key, self.parameters)
         #: flow retries wait on it; the engines of this run take it too
@@ -566,6 +571,12 @@ def _states_in(value: Any) -> list[S.State] | None:
         return None
     states = list(value)
     return states if all(isinstance(item, S.State) for item in states) else None
+
+
+def _window_start() -> Any:
+    """The schedule window's start, for a top-level run started by a server or a backfill."""
+    window = scheduled_window.get()
+    return window[0] if window is not None and flow_run_context.get() is None else None
 
 
 def _effective_log_prints(flow: Flow[Any]) -> bool:

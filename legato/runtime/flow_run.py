@@ -21,8 +21,13 @@ __all__ = ["flow_name", "id", "name", "parameters", "run_count", "run_key", "sch
 
 
 def _run() -> Any:
+    """The flow run: from the flow's context, or through the engine a task on a shared-memory runner has."""
     context = flow_run_context.get()
-    return context.flow_run if context is not None else None
+    if context is not None:
+        return context.flow_run
+    task_context = task_run_context.get()
+    run = getattr(task_context.engine, "flow_run", None) if task_context is not None else None
+    return None if run is None or run.stand_in else run
 
 
 def _from_task(field: str) -> Any:

@@ -16,7 +16,6 @@ next scheduled time. The flow sees it three ways:
 
 from __future__ import annotations
 
-import contextvars
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +23,11 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-#: ``(start, end)`` of the window the current flow call runs for; None outside scheduled runs.
-scheduled_window: contextvars.ContextVar[tuple[datetime, datetime] | None] = contextvars.ContextVar(
-    "legato_scheduled_window", default=None
-)
+# ``scheduled_window``, ``(start, end)`` of the window the current flow call runs for (None outside
+# scheduled runs), lives in the core, which gives its start to the flow run
+# (``legato.runtime.flow_run.scheduled_start_time``).
+from legato.core.context import scheduled_window
+
 
 _FIELDS = frozenset({"start", "end"})
 

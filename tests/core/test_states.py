@@ -216,3 +216,27 @@ def test_runtime_outside_a_run_is_empty():
     assert deployment.name is None
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         flow_run.nope
+
+
+def test_runtime_scheduled_start_time_is_the_window_start_of_a_scheduled_run():
+    """A served or backfilled run sees its window's start (``prefect.runtime.flow_run.scheduled_start_time``)."""
+    from legato.core.context import scheduled_window
+    from legato.runtime import flow_run
+
+    start = datetime.datetime(2026, 12, 1, 0, 0, tzinfo=datetime.timezone.utc)
+
+    @task
+    def in_task():
+        return flow_run.scheduled_start_time
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def nightly():
+        return flow_run.scheduled_start_time, in_task.submit().result()
+
+    token = scheduled_window.set((start, start + datetime.timedelta(days=1)))
+    try:
+        assert nightly() == (start, start)
+    finally:
+        scheduled_window.reset(token)
+    body, _ = nightly()  # called directly: its own start (Prefect: the expected start is the start)
+    assert body is not None and body != start and abs(body.timestamp() - time.time()) < 60
