@@ -145,7 +145,7 @@ def show_logs(run_id: str, *, limit: int | None, level: str | None, console: Con
     out = Lines(console)
     names: dict[str, str] | None = None
     shown = matching = 0
-    with query._reading(None) as conn:
+    with query.open_for_reading(None) as conn:
         if conn is not None:
             for lvl, count in conn.execute(
                 "SELECT level, COUNT(*) FROM logs WHERE flow_run_id = ? GROUP BY level", (run.id,)

@@ -116,7 +116,7 @@ _SELECT = "SELECT id, key, type, description, data, flow_run_id, task_run_id, cr
 def list_artifacts(key: str | None = None, *, flow_run_id: str | None = None, latest_only: bool = False,
                    limit: int | None = 100, db: Path | str | None = None) -> list[ArtifactRecord]:
     """Artifacts, newest first: of one key, of one flow run, or all (``latest_only``: one per key)."""
-    from legato.history.query import _reading
+    from legato.history.query import open_for_reading
 
     where, args = [], []
     if key is not None:
@@ -126,7 +126,7 @@ def list_artifacts(key: str | None = None, *, flow_run_id: str | None = None, la
         where.append("flow_run_id = ?")
         args.append(flow_run_id)
     sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return []
         records = [_record(row) for row in conn.execute(sql, args)]

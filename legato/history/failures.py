@@ -13,7 +13,7 @@ from pathlib import Path
 import msgpack
 
 from legato.history.chunks import ROW_FIELDS
-from legato.history.query import _reading, _resolve_or_raise
+from legato.history.query import open_for_reading, resolve_run_id
 
 _FAILED = frozenset({"FAILED", "CRASHED"})
 
@@ -30,8 +30,8 @@ class FailedTask:
 def failed_tasks(run_id: str, limit: int = 5, *, db: Path | str | None = None) -> tuple[list[FailedTask], int]:
     """Up to ``limit`` failed task runs of a flow run, and how many failed in all."""
     found: dict[str, FailedTask] = {}
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         rows = conn.execute(
             "SELECT data FROM task_run_chunks WHERE flow_run_id = ? AND failed_count > 0 ORDER BY rowid", (full_id,)
         )

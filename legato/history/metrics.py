@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 
 from legato.history.chunks import ROW_FIELDS
-from legato.history.query import FINAL_STATE_TYPES, _reading, _settle_crashes
+from legato.history.query import FINAL_STATE_TYPES, open_for_reading, settle_crashes
 
 _COLUMN = {name: ROW_FIELDS.index(name) for name in ("task_name", "state_type", "started_at", "ended_at")}
 _FAILED = ("FAILED", "CRASHED")
@@ -99,10 +99,10 @@ def stats(
     now = time.time() if now is None else now
     window = parse_since(since) if isinstance(since, str) else since
     start = None if window is None else now - window
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return Stats(start, now, [], [])
-        _settle_crashes(conn)
+        settle_crashes(conn)
         where, args = ["state_type IN (%s)" % ",".join("?" * len(FINAL_STATE_TYPES))], list(FINAL_STATE_TYPES)
         if start is not None:
             where.append("started_at >= ?")

@@ -129,10 +129,10 @@ def list_runs(
     sql += " ORDER BY f.started_at DESC, f.rowid DESC"
     if limit is not None and limit > 0:
         sql += f" LIMIT {int(limit)}"
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return []
-        crashed = _settle_crashes(conn)
+        crashed = settle_crashes(conn)
         return [_patched(_flow_run(row), crashed) for row in conn.execute(sql, args)]
 
 
@@ -141,19 +141,19 @@ def get_run(run_id: str, *, db: PathLike | None = None) -> FlowRunRecord:
 
     Raises :class:`RunNotFound` or :class:`AmbiguousRunId`.
     """
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             raise RunNotFound(f"no run matches {run_id!r} (no history recorded yet)")
         full_id = _resolve(conn, run_id)
-        crashed = _settle_crashes(conn)
+        crashed = settle_crashes(conn)
         row = conn.execute(_FLOW_SELECT + " WHERE f.id = ?", (full_id,)).fetchone()
         return _patched(_flow_run(row), crashed)
 
 
 def task_runs(run_id: str, *, db: PathLike | None = None) -> list[TaskRunRecord]:
     """The task runs of a flow run, in the order they started."""
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         by_id: dict[str, TaskRunRecord] = {}
         for blob in _chunk_blobs(conn, full_id):
             runs, _ = chunks.unpack(blob)
@@ -167,8 +167,8 @@ def task_runs(run_id: str, *, db: PathLike | None = None) -> list[TaskRunRecord]
 
 def run_logs(run_id: str, *, db: PathLike | None = None) -> list[RunLogLine]:
     """The log lines of a flow run, oldest first."""
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         rows = conn.execute(
             "SELECT flow_run_id, task_run_id, ts, level, logger, message FROM logs "
             "WHERE flow_run_id = ? ORDER BY ts, rowid",
@@ -179,8 +179,8 @@ def run_logs(run_id: str, *, db: PathLike | None = None) -> list[RunLogLine]:
 
 def edges(run_id: str, *, db: PathLike | None = None) -> list[tuple[str, str]]:
     """The ``(upstream_id, downstream_id)`` task dependencies of a flow run, deduplicated."""
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         found: dict[tuple[str, str], None] = {}
         for blob in _chunk_blobs(conn, full_id):
             found.update(dict.fromkeys(chunks.unpack(blob)[1]))
@@ -250,8 +250,8 @@ class TaskRunColumns:
 
 def task_run_columns(run_id: str, *, after: int = 0, db: PathLike | None = None) -> TaskRunColumns:
     """The task runs of a flow run as columns, from the chunks written after rowid ``after``."""
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         result = TaskRunColumns(full_id, last_rowid=after)
         rows = conn.execute(
             "SELECT rowid, data FROM task_run_chunks WHERE flow_run_id = ? AND rowid > ? ORDER BY rowid",
@@ -305,10 +305,10 @@ def search_runs(
         where.append("(substr(f.id, 1, ?) = ? OR instr(lower(f.name), ?) > 0)")
         args += [len(text), text, text.lower()]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return RunPage([], 0)
-        crashed = _settle_crashes(conn)
+        crashed = settle_crashes(conn)
         total = conn.execute(f"SELECT COUNT(*) FROM flow_runs f{clause}", args).fetchone()[0]
         sql = f"{_FLOW_SELECT}{clause} ORDER BY f.started_at DESC, f.rowid DESC LIMIT ? OFFSET ?"
         rows = conn.execute(sql, [*args, max(int(limit), 1), max(int(offset), 0)])
@@ -317,7 +317,7 @@ def search_runs(
 
 def flow_names(*, db: PathLike | None = None) -> list[str]:
     """The names of every flow with a recorded run, sorted."""
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return []
         return [row[0] for row in conn.execute("SELECT DISTINCT flow_name FROM flow_runs ORDER BY flow_name")]
@@ -330,10 +330,10 @@ def recent_runs_by_flow(per_flow: int = 50, *, db: PathLike | None = None) -> di
         "(PARTITION BY f.flow_name ORDER BY f.started_at DESC, f.rowid DESC) AS position FROM flow_runs f) "
         "WHERE position <= ? ORDER BY flow_name, position"
     )
-    with _reading(db) as conn:
+    with open_for_reading(db) as conn:
         if conn is None:
             return {}
-        crashed = _settle_crashes(conn)
+        crashed = settle_crashes(conn)
         found: dict[str, list[FlowRunRecord]] = {}
         for row in conn.execute(sql, (max(int(per_flow), 1),)):
             found.setdefault(row["flow_name"], []).append(_patched(_flow_run(row), crashed))
@@ -367,8 +367,8 @@ def log_page(
     if task_run_id is not None:
         where.append("task_run_id = ?")
         args.append(task_run_id)
-    with _reading(db) as conn:
-        full_id = _resolve_or_raise(conn, run_id)
+    with open_for_reading(db) as conn:
+        full_id = resolve_run_id(conn, run_id)
         clause = " AND ".join(where)
         total = conn.execute(f"SELECT COUNT(*) FROM logs WHERE {clause}", [full_id, *args]).fetchone()[0]
         rows = conn.execute(
@@ -414,7 +414,7 @@ def _start_key(task: TaskRunRecord) -> float:
 
 
 @contextmanager
-def _reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
+def open_for_reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     path = Path(db) if db is not None else config.database_path()
     recorder = sys.modules.get("legato.history.recorder")
     if recorder is not None:  # this process records too: read what it has not written yet as well
@@ -465,13 +465,13 @@ def _resolve(conn: sqlite3.Connection, run_id: str) -> str:
     return matches[0]
 
 
-def _resolve_or_raise(conn: sqlite3.Connection | None, run_id: str) -> str:
+def resolve_run_id(conn: sqlite3.Connection | None, run_id: str) -> str:
     if conn is None:
         raise RunNotFound(f"no run matches {run_id!r} (no history recorded yet)")
     return _resolve(conn, run_id)
 
 
-def _settle_crashes(conn: sqlite3.Connection) -> dict[str, str]:
+def settle_crashes(conn: sqlite3.Connection) -> dict[str, str]:
     crashed = crashes.find_crashed(conn)
     crashes.mark_crashed(conn, crashed)
     return crashed

@@ -94,8 +94,8 @@ class TaskRunsSummary:
 
 def summarize(run_id: str, where: TaskFilter = TaskFilter(), *, db: query.PathLike | None = None) -> TaskRunsSummary:
     """:func:`scan` of the flow run ``run_id`` (any unique prefix)."""
-    with query._reading(db) as conn:
-        return scan(conn, query._resolve_or_raise(conn, run_id), where)
+    with query.open_for_reading(db) as conn:
+        return scan(conn, query.resolve_run_id(conn, run_id), where)
 
 
 def stream(
@@ -103,8 +103,8 @@ def stream(
     *, db: query.PathLike | None = None,
 ) -> Iterator[query.TaskRunRecord]:  # fmt: skip
     """:func:`iter_task_runs` of the flow run ``run_id``; the file is open while it is iterated."""
-    with query._reading(db) as conn:
-        yield from iter_task_runs(conn, query._resolve_or_raise(conn, run_id), where, replaced)
+    with query.open_for_reading(db) as conn:
+        yield from iter_task_runs(conn, query.resolve_run_id(conn, run_id), where, replaced)
 
 
 def scan(conn: sqlite3.Connection, flow_run_id: str, where: TaskFilter = TaskFilter()) -> TaskRunsSummary:

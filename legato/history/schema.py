@@ -111,7 +111,7 @@ def connect(path: Path) -> sqlite3.Connection:
         raise HistoryDatabaseError(f"cannot open history database {path}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
         conn.execute("PRAGMA synchronous = NORMAL")
         _ensure_schema(conn, path)
     except sqlite3.Error as exc:
@@ -137,7 +137,7 @@ def write_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connecti
         conn.execute("COMMIT")
         return result
 
-    return _retry_locked(attempt)
+    return retry_locked(attempt)
 
 
 def is_locked_error(exc: BaseException) -> bool:
@@ -148,7 +148,7 @@ def is_locked_error(exc: BaseException) -> bool:
     return "locked" in message or "busy" in message
 
 
-def _retry_locked(attempt: Callable[[], _T], budget: float = LOCKED_RETRY_SECONDS) -> _T:
+def retry_locked(attempt: Callable[[], _T], budget: float = LOCKED_RETRY_SECONDS) -> _T:
     deadline = time.monotonic() + budget
     delay = 0.005
     while True:

@@ -173,10 +173,10 @@ def _previous_run_failed(run: Any) -> bool:
 
         if not config.history_enabled():
             return False
-        from legato.history.query import _reading
+        from legato.history.query import open_for_reading
 
         column, value = ("run_key", run.run_key) if run.run_key is not None else ("flow_name", run.flow_name)
-        with _reading(None) as conn:
+        with open_for_reading(None) as conn:
             if conn is None:
                 return False
             row = conn.execute(

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from legato.history.schema import BUSY_TIMEOUT_MS, _retry_locked, write_transaction
+from legato.history.schema import BUSY_TIMEOUT_MS, retry_locked, write_transaction
 from legato.scheduling.errors import DeploymentNotFound, SchedulingError
 from legato.scheduling.holders import holder_alive
 
@@ -179,7 +179,7 @@ class Store:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+            retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.write(self._create)
         except (OSError, sqlite3.Error) as exc:
