@@ -296,17 +296,19 @@ class Flow(Generic[R]):
             if not_ready is not None:
                 return not_ready if return_state else not_ready.result()
         flow = self if run_key is None else self.with_options(run_key=run_key)
+        parameters = None
         if return_state:  # Prefect: parameters that fail validation give a Failed state, not an exception
             try:
-                flow.validate(args, kwargs)
+                parameters = flow.validate(args, kwargs)
             except TypeError as error:
                 return _invalid_parameters(error, self.is_async)
         if self.is_async:
-            return flow._call_async(args, kwargs, return_state)
-        return _FlowRunner(flow, args, kwargs, return_state).run_sync()
+            return flow._call_async(args, kwargs, return_state, parameters)
+        return _FlowRunner(flow, args, kwargs, return_state, parameters).run_sync()
 
-    async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
-        return await _FlowRunner(self, args, kwargs, return_state).run_async()
+    async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool,
+                          parameters: dict[str, Any] | None = None) -> Any:
+        return await _FlowRunner(self, args, kwargs, return_state, parameters).run_async()
 
     def run_hooks(self, hooks: list[Callable[..., Any]], flow_run: FlowRun, state: S.State, kind: str) -> None:
         for hook in hooks:
@@ -319,11 +321,12 @@ class Flow(Generic[R]):
 class _FlowRunner:
     """Carries one call of a flow from parameters to final state."""
 
-    def __init__(self, flow: Flow[Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> None:
+    def __init__(self, flow: Flow[Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool,
+                 parameters: dict[str, Any] | None = None) -> None:
         configure_logging()
         self.flow = flow
         self.return_state = return_state
-        self.parameters = flow.validate(args, kwargs)
+        self.parameters = flow.validate(args, kwargs) if parameters is None else parameters
         self.run = FlowRun(
             id=uuid.uuid4().hex,
             name=flow._run_name(self.parameters),
