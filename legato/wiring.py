@@ -54,7 +54,9 @@ class Services:
         return ResultsManager.for_flow_run(flow, flow_run)
 
     def open_observers(self, flow_run: Any, runner: Any, top_level: bool) -> list[Any]:
-        """The history recorder (when history is on) and, for a top-level run, the progress display."""
+        """In the order they hear of the end: the history recorder (when history is on), the tracer (when
+        OpenTelemetry is configured), and for a top-level run the progress display and ``LEGATO_NOTIFY``'s
+        notifier, last, so that its message can read the failed task runs from the history."""
         observers: list[Any] = []
         recorder = _open_recorder(flow_run, runner)
         if recorder is not None:
@@ -70,13 +72,12 @@ class Services:
             display = progress.open_progress(flow_run.name)
             if display is not None:
                 observers.append(display)
-        from legato.notifications import open_environment_notifier  # LEGATO_NOTIFY; last, once the history is written
+        from legato.notifications import open_environment_notifier
 
         notifier = open_environment_notifier(top_level)
         if notifier is not None:
             observers.append(notifier)
         return observers
-
 
     def tag_limits(self) -> tuple[Any, Any]:
         from legato.scheduling.limits import acquire_tag_slots, release
