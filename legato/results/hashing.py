@@ -527,9 +527,10 @@ def _pickle(obj: object) -> bytes:
         pass
     try:
         with _import_lock:  # a first import in several threads at once can see a half-made module
-            import cloudpickle
+            from legato.serializers import task_serializer
 
-        return cloudpickle.dumps(obj, protocol=5)  # type: ignore[no-any-return]
+            by_value = task_serializer()  # what carries closures and __main__ code across processes
+        return by_value.dumps(obj)
     except Exception as error:
         raise UnhashableError(obj, f"it has no stable encoding and cannot be pickled ({error})") from None
 
