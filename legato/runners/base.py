@@ -147,6 +147,19 @@ class TaskRunner(abc.ABC):
     def _reset(self) -> None:
         """Drop backend state after a shallow copy (see :meth:`duplicate`)."""
 
+    def settings(self) -> dict[str, Any]:
+        """What this runner was configured with: its public attributes (backend state is private)."""
+        return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+
+    def __eq__(self, other: object) -> bool:
+        """Runners of one class with the same settings are equal (as Prefect's), started or not."""
+        if not isinstance(other, TaskRunner):
+            return NotImplemented
+        return type(self) is type(other) and self.settings() == other.settings()
+
+    #: identity hashing stays: a runner is used as a key while it runs, and equal runners are still two runners
+    __hash__ = object.__hash__
+
     def __enter__(self) -> TaskRunner:
         if not self._started:
             self.start()

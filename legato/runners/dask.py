@@ -236,6 +236,10 @@ class DaskTaskRunner(TaskRunner):
             logger.info("Dask dashboard: %s", link)
         super().start()
 
+    def settings(self) -> dict[str, Any]:
+        """A runner built on a client compares by that client (its duplicate uses the same one)."""
+        return {**super().settings(), "client": self._user_client}
+
     def _shared_client_kwargs(self) -> dict[str, Any] | None:
         """``client_kwargs`` for the process's shared client, or None if each flow run needs a client of its own.
 

@@ -261,3 +261,17 @@ def test_a_subflow_waits_for_its_wait_for_and_does_not_run_after_a_failure():
 
     assert parent() == ("ran", "NotReady", True)
     assert order == ["task", "child"]
+
+
+def test_runners_with_the_same_settings_are_equal_and_equal_their_duplicates():
+    """Prefect 3: task runners compare by type and settings; ``duplicate()`` is an equal, unstarted copy."""
+    from legato.runners.processes import ProcessPoolTaskRunner
+    from legato.runners.threads import ThreadPoolTaskRunner
+
+    threads = ThreadPoolTaskRunner(max_workers=2)
+    assert threads == ThreadPoolTaskRunner(max_workers=2) and threads != ThreadPoolTaskRunner(max_workers=3)
+    assert threads.duplicate() == threads and threads.duplicate() is not threads
+    assert ProcessPoolTaskRunner(max_workers=2) == ProcessPoolTaskRunner(max_workers=2)
+    assert threads != ProcessPoolTaskRunner(max_workers=2)
+    assert len({threads, ThreadPoolTaskRunner(max_workers=2)}) == 2  # equal runners are still two runners
+

@@ -589,3 +589,12 @@ def test_run_logs_and_prints_from_dask_workers_reach_the_history(dask_address, m
         messages = {line.message.split(" - ", 1)[-1] for line in run_logs(run_id) if line.task_run_id}
         time.sleep(0.1)
     assert wanted <= messages, messages
+
+
+def test_a_dask_runner_on_a_client_equals_its_duplicate_and_not_another_clients(dask_address):
+    """Prefect 3: a runner built on an existing client compares equal to its duplicate."""
+    with Client(dask_address, set_as_default=False) as one, Client(dask_address, set_as_default=False) as two:
+        runner = DaskTaskRunner(client=one)
+        assert runner.duplicate() == runner
+        assert DaskTaskRunner(client=two) != runner
+    assert DaskTaskRunner(address=dask_address) == DaskTaskRunner(address=dask_address)
