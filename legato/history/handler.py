@@ -9,6 +9,7 @@ root logger without recording unrelated libraries' chatter.
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 from typing import Protocol
 
 
@@ -26,18 +27,24 @@ class _LogSink(Protocol):
 
 
 class RunLogHandler(logging.Handler):
-    """Forwards records carrying a ``flow_run_id`` attribute to ``recorder.log``."""
+    """Forwards records carrying a ``flow_run_id`` attribute to ``recorder.log``.
 
-    def __init__(self, recorder: _LogSink, level: int = logging.NOTSET) -> None:
+    With ``runs``, only the records of those flow runs: a process that writes
+    two databases (``LEGATO_DATABASE`` changed between flows) has a handler
+    per database, and each must file only its own runs' lines.
+    """
+
+    def __init__(self, recorder: _LogSink, level: int = logging.NOTSET, runs: Container[str] | None = None) -> None:
         super().__init__(level)
         self.recorder = recorder
+        self.runs = runs
         from legato.history.artifacts import install_handler
 
         install_handler()  # artifacts reaching this process (from process-pool workers too) are stored
 
     def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)
-        if flow_run_id is None:
+        if flow_run_id is None or (self.runs is not None and flow_run_id not in self.runs):
             return
         try:
             self.recorder.log(

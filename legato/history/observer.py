@@ -101,6 +101,32 @@ _tags = operator.attrgetter("tags")
 _COMPLETED = StateType.COMPLETED
 
 
+class RecentRuns:
+    """The ids of the flow runs recorded in one database, the newest :data:`KEPT` of them.
+
+    A set that forgets its oldest ids, so a process serving flows for months
+    does not grow it forever; a log line arriving for a run that old (none
+    does: a run's records arrive while it runs, or moments after) is dropped.
+    """
+
+    KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}
+
+    def add(self, run_id: str) -> None:
+        self._ids[run_id] = None
+        if len(self._ids) > self.KEPT:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._ids
+
+
+#: per database path, the runs its log handler files (see :func:`open_recorder`)
+_runs_of: dict[str, RecentRuns] = {}
+
+
 def open_recorder(run: Any, runner: Any) -> RunRecorder | None:
     """Record this flow run, unless history is off or unavailable."""
     try:
@@ -115,8 +141,11 @@ def open_recorder(run: Any, runner: Any) -> RunRecorder | None:
             history = _recorders.get(path)
             if history is None:
                 history = _recorders[path] = HistoryRecorder(config.database_path())
-                # run logs (flow, task and worker records carry flow_run_id) go to history too
-                logging.getLogger("legato").addHandler(RunLogHandler(history))
+                runs = _runs_of[path] = RecentRuns()
+                # run logs (flow, task and worker records carry flow_run_id) go to history too, each
+                # database's handler taking only the runs recorded there
+                logging.getLogger("legato").addHandler(RunLogHandler(history, runs=runs))
+            _runs_of[path].add(run.id)
         history.flow_run_started(
             id=run.id,
             name=run.name,

@@ -299,3 +299,31 @@ def test_a_sink_taken_by_two_threads_while_filled_loses_and_repeats_nothing():
         sys.setswitchinterval(interval)
     assert not any(thread.is_alive() for thread in threads) and not errors
     assert sorted(taken[0] + taken[1]) == list(range(200_000))
+
+
+def test_each_database_files_only_the_logs_of_its_own_runs(tmp_path, monkeypatch):
+    """A process that writes two databases (LEGATO_DATABASE changed between flows) keeps their logs apart."""
+    from legato import flow, get_run_logger
+    from legato.history import list_runs, run_logs
+
+    monkeypatch.setenv("LEGATO_HISTORY", "1")
+
+    @flow
+    def speaks(word: str) -> str:
+        get_run_logger().info("said %s", word)
+        return word
+
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    monkeypatch.setenv("LEGATO_DATABASE", str(first))
+    speaks("one")
+    monkeypatch.setenv("LEGATO_DATABASE", str(second))
+    speaks("two")
+    for db, word, other in ((first, "one", "two"), (second, "two", "one")):
+        (run,) = list_runs(db=db)
+        lines = [line.message for line in run_logs(run.id, db=db)]
+        assert any(f"said {word}" in line for line in lines), lines
+        assert not any(f"said {other}" in line for line in lines), lines
+    import sqlite3
+
+    with sqlite3.connect(first) as conn:  # no row of the second run's logs in the first database at all
+        assert conn.execute("SELECT count(*) FROM logs WHERE message LIKE '%said two%'").fetchone()[0] == 0
