@@ -41,6 +41,7 @@ from typing import Any
 
 from legato.core.clock import Cancellable, use_clock
 from legato.core.context import FlowRunContext, flow_run_context
+from legato.core.timer import TimerHandle
 from legato.runners.base import TaskRunner
 
 _UNSET: Any = object()
@@ -208,16 +209,6 @@ class ScriptedTaskRunner(TaskRunner):
         self.submitted, self.history = [], []
 
 
-class _Handle:
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
 class ManualClock:
     """A clock whose time moves only when told to (see the module docs)."""
 
@@ -225,14 +216,14 @@ class ManualClock:
         self.now = start
         #: every ``sleep`` asked of it, in order
         self.slept: list[float] = []
-        self._heap: list[tuple[float, int, _Handle, Callable[..., Any], tuple[Any, ...]]] = []
+        self._heap: list[tuple[float, int, TimerHandle, Callable[..., Any], tuple[Any, ...]]] = []
         self._order = itertools.count()
 
     def monotonic(self) -> float:
         return self.now
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Cancellable:
-        handle = _Handle()
+        handle = TimerHandle()
         heapq.heappush(self._heap, (self.now + delay, next(self._order), handle, fn, args))
         return handle
 

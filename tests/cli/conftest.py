@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_environment import cli_environment
 
 from legato.history import HistoryRecorder
 
-REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
 
 Result = subprocess.CompletedProcess[str]
@@ -29,18 +29,7 @@ Result = subprocess.CompletedProcess[str]
 
 def run_cli(args: Iterable[str], home: Path, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
     """``python -m legato.cli ARGS...`` with LEGATO_HOME=``home``; waits at most ``timeout``."""
-    extra_env = env or {}
-    env = {
-        **os.environ,
-        "LEGATO_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-        "LEGATO_PROGRESS": "0",
-    }
-    for name in ("LEGATO_DATABASE", "LEGATO_HISTORY", "LEGATO_ENTRYPOINT", "LEGATO_CLI_PARAMETERS"):
-        env.pop(name, None)
-    env.update(extra_env)
+    env = cli_environment(home, 200, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "legato.cli", *args],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=home.parent,

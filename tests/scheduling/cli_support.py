@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -10,23 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from cli_environment import cli_environment
+
 FLOWS = Path(__file__).resolve().parent / "flows" / "sched_flows.py"
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "LEGATO_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "COLUMNS": "250",
-        "NO_COLOR": "1",
-        "LEGATO_PROGRESS": "0",
-    }
-    for name in ("LEGATO_DATABASE", "LEGATO_HISTORY", "LEGATO_ENTRYPOINT", "LEGATO_CLI_PARAMETERS"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
+    return cli_environment(home, 250, **extra)
 
 
 def legato(home: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
