@@ -12,6 +12,7 @@ from pathlib import Path
 import chaos_tasks
 import pytest
 from chaos_support import Clock, markers, tally
+from log_capture import WarningMessages
 
 from legato import flow, unmapped
 
@@ -19,15 +20,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 
 N = 300
 KILL_AFTER = 60
-
-
-class Warnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 def kill_a_busy_worker(folder: Path, flow_pid: int, killed: list[int], deadline: float,
@@ -46,10 +38,10 @@ def kill_a_busy_worker(folder: Path, flow_pid: int, killed: list[int], deadline:
 
 
 def run_map_killing_a_worker(runner, folder: Path, seconds: float = 0.005,
-                             run_key: str | None = None) -> tuple[list[int], list[int], Warnings]:
+                             run_key: str | None = None) -> tuple[list[int], list[int], WarningMessages]:
     killed: list[int] = []
     stop = threading.Event()
-    records = Warnings()
+    records = WarningMessages()
     logging.getLogger("legato").addHandler(records)
 
     @flow(task_runner=runner)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from log_capture import WarningMessages
 
 from legato import flow, task
 from legato.cli.app import run_app
@@ -27,18 +28,9 @@ def doubles(n: int) -> int:
     return sum(double.map(range(n)).result())
 
 
-class _Warnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def warnings() -> _Warnings:
-    handler = _Warnings()
+def warnings() -> WarningMessages:
+    handler = WarningMessages()
     logging.getLogger("legato.history").addHandler(handler)
     yield handler
     logging.getLogger("legato.history").removeHandler(handler)
@@ -85,7 +77,7 @@ def moved_files(path: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize("damage", [overwrite_with_garbage, truncate_to_half], ids=["garbage", "truncated"])
-def test_a_flow_on_a_damaged_history_heals_it_and_loses_nothing(database: Path, damage, warnings: _Warnings) -> None:
+def test_a_flow_on_a_damaged_history_heals_it_and_loses_nothing(database: Path, damage, warnings: WarningMessages) -> None:
     damage(database)
     assert doubles(50) == 50 * 49  # the flow's own result
     moved = moved_files(database)

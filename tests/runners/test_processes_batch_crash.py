@@ -7,6 +7,7 @@ import re
 
 import pytest
 from crash_tasks import executions, kill_worker_once
+from log_capture import WarningMessages
 
 from legato import flow, unmapped
 from legato.history import list_runs, task_runs
@@ -15,20 +16,11 @@ from legato.runners.processes import ProcessPoolTaskRunner
 pytestmark = pytest.mark.timeout(60)
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def test_a_batch_lost_with_its_worker_is_one_warning_and_counted_attempts(tmp_path, monkeypatch):
     monkeypatch.setenv("LEGATO_HISTORY", "1")
     folder = tmp_path / "runs"
     folder.mkdir()
-    records = Records()
+    records = WarningMessages()
     logging.getLogger("legato").addHandler(records)
 
     @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
