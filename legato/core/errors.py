@@ -18,6 +18,7 @@ working for code that does not know legato::
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
+    ├── UnavailableFeature (ImportError) a Prefect feature that needs Prefect's server
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
         └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
@@ -89,6 +90,13 @@ class MissingDependencyError(LegatoError, ImportError):
     """An optional package that a feature needs is not installed."""
 
 
+class UnavailableFeature(LegatoError, ImportError):
+    """A Prefect name that legato deliberately does not provide (it needs Prefect's API server).
+
+    The message says what legato offers instead; see :mod:`legato.unavailable`.
+    """
+
+
 class RunnerError(LegatoError, RuntimeError):
     """A task runner failed, as opposed to the task it was running."""
 
@@ -128,6 +136,7 @@ __all__ = [
     "RunnerError",
     "SerializationError",
     "TaskTimeoutError",
+    "UnavailableFeature",
     "UnfinishedRun",
     "UpstreamNotReady",
     "WorkerCrashedError",
