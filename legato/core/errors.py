@@ -18,6 +18,7 @@ working for code that does not know legato::
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
+    ├── ConfigurationError (ValueError)  settings that cannot work together (SERIALIZABLE without a lock manager)
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
         └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
@@ -81,6 +82,10 @@ class CrashedRun(LegatoError):
     """The run was ended by something other than its own code failing."""
 
 
+class ConfigurationError(LegatoError, ValueError):
+    """Options that cannot work together, e.g. a SERIALIZABLE transaction on a store without a lock manager."""
+
+
 class SerializationError(LegatoError, TypeError):
     """An object could not be serialized or deserialized."""
 
@@ -116,6 +121,7 @@ def format_error(error: BaseException | None) -> str | None:
 
 __all__ = [
     "CancelledRun",
+    "ConfigurationError",
     "CrashedRun",
     "DependencyCycleError",
     "FlowTimeoutError",
