@@ -14,7 +14,10 @@ created) three things, all in the flow's process, whatever the runner:
   hooks: its work was done before); a Failed, Crashed or Cancelled one rolls
   the transaction back, at once (the hooks of the runs that completed in it
   run, last first). Only final states count: a failed attempt that a retry
-  makes good rolls nothing back.
+  makes good rolls nothing back. A run that completes in a transaction that
+  has already rolled back (it was still running when another failed) is
+  rolled back as it completes, so what it did is undone too (Prefect runs no
+  hook for it).
 
 On a worker process (processes, Dask, Ray) the task body sees no
 transaction (``get_transaction()`` is None there); its hooks still run, in
@@ -70,6 +73,8 @@ def run_settled(scope: Any, run: Any, state: Any) -> None:
                 child.stage(None, on_rollback_hooks=list(getattr(task, "on_rollback", ()) or ()),
                             on_commit_hooks=list(getattr(task, "on_commit", ()) or ()))
             scope.add_child(child)
+            if scope.is_rolled_back():  # it finished after another run failed: undo it too, now
+                child.rollback()
         elif kind in _ROLLS_BACK:
             child.rollback()
             scope.add_child(child)
