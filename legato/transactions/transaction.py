@@ -220,8 +220,12 @@ class Transaction:
             self.logger.debug("Acquiring lock for transaction %r", self.key)
             self.store.acquire_lock(self.key, self._holder)
             self._locked = True
-        if not self.overwrite and self.store is not None and self.key is not None and self.store.exists(self.key):
-            self.state = TransactionState.COMMITTED
+        try:
+            if not self.overwrite and self.store is not None and self.key is not None and self.store.exists(self.key):
+                self.state = TransactionState.COMMITTED
+        except BaseException:
+            self._release()  # a store that cannot be read must not keep the key locked
+            raise
 
     def reset(self) -> None:
         """Leave the block: hand this transaction to its parent; a rolled-back child rolls the parent back."""

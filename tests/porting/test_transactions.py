@@ -664,3 +664,62 @@ def test_transaction_class_is_exported_for_isinstance(legato_home):
     assert get_transaction() is None
     with transaction() as txn:
         assert isinstance(txn, Transaction) and get_transaction() is txn
+
+
+def test_runs_in_a_transaction_never_write_records_on_workers(legato_home, tmp_path):
+    """legato: a Dask worker may write a missed run's record itself (legato.results.remote); a run in
+    a transaction must not, since its record waits for the commit."""
+    from types import SimpleNamespace
+
+    from legato.results import ResultsManager
+    from legato.results import manager as results_manager
+
+    @task(result_storage=str(tmp_path / "records"), cache_policy=INPUTS)
+    def load(x):
+        return x
+
+    manager = ResultsManager(None, SimpleNamespace(id="flow-run", parameters={}, name="f"))
+    info = SimpleNamespace(id="run-1", name="load-0")
+    assert manager.lookup(load, info, {"x": 1}) == (False, None)
+    assert manager.worker_records(load, "run-1") is not None
+    results_manager.deferred_runs.add("run-1")
+    try:
+        assert manager.worker_records(load, "run-1") is None
+    finally:
+        results_manager.deferred_runs.discard("run-1")
+
+
+def test_runs_still_running_when_another_fails_are_rolled_back_as_they_complete(legato_home):
+    """legato (on purpose): on threads, runs that complete after a sibling failed are rolled back
+    when they complete, so every completed run is undone whatever the timing (Prefect: no hook)."""
+    log = []
+    failed = threading.Event()
+
+    @task
+    def slow(x):
+        assert failed.wait(10)
+        return x
+
+    @slow.on_rollback
+    def undo(txn):
+        log.append("undo")
+
+    @task
+    def fails():
+        raise RuntimeError("boom")
+
+    @fails.on_failure
+    def mark(tsk, run, state):
+        failed.set()
+
+    @flow(task_runner="threads")
+    def pipeline():
+        with transaction() as txn:
+            slows = [slow.submit(i) for i in range(2)]
+            fails.submit().wait()
+            for future in slows:
+                future.wait()
+        return txn.state
+
+    assert pipeline() is TransactionState.ROLLED_BACK
+    assert log == ["undo", "undo"]
