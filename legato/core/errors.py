@@ -19,6 +19,7 @@ working for code that does not know legato::
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
     ├── UnavailableFeature (ImportError) a Prefect feature that needs Prefect's server
+    ├── ConfigurationError (ValueError)  settings that cannot work together (SERIALIZABLE without a lock manager)
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
         └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
@@ -82,6 +83,10 @@ class CrashedRun(LegatoError):
     """The run was ended by something other than its own code failing."""
 
 
+class ConfigurationError(LegatoError, ValueError):
+    """Options that cannot work together, e.g. a SERIALIZABLE transaction on a store without a lock manager."""
+
+
 class SerializationError(LegatoError, TypeError):
     """An object could not be serialized or deserialized."""
 
@@ -124,6 +129,7 @@ def format_error(error: BaseException | None) -> str | None:
 
 __all__ = [
     "CancelledRun",
+    "ConfigurationError",
     "CrashedRun",
     "DependencyCycleError",
     "FlowTimeoutError",
