@@ -72,6 +72,10 @@ def __getattr__(name: str) -> _typing.Any:
     raise AttributeError(f"module 'legato' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), "concurrency"})
+
+
 __all__ = [
     "CancelledRun",
     "CrashedRun",
