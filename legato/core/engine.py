@@ -107,6 +107,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         self._waits: dict[TaskRun, TaskRun] = {}
         #: direct calls whose own handling failed, with the error, until settled (see DirectCalls.call)
         self._orphans: list[tuple[TaskRun, BaseException]] = []
+        #: generator tasks called and not yet exhausted (see legato.core.generators); closed by wait_all
+        self.open_generators: set[Any] = set()
 
     # ------------------------------------------------------------------ building the graph
 
@@ -330,6 +332,10 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         """Wait until every task run of this flow run is final."""
         if self._orphans:
             self.settle_orphans()
+        if self.open_generators:
+            from legato.core.generators import close_open_generators
+
+            close_open_generators(self)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._all_done.is_set():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -96,9 +96,10 @@ def _split_arguments(task_name: str, signature: inspect.Signature, bound: inspec
         else:
             static[name] = value
     if not mapped:
-        raise MappingMissingIterable(
-            f"task {task_name!r}: map() needs at least one iterable argument to map over; "
-            f"got {', '.join(f'{k}={type(v).__name__}' for k, v in bound.arguments.items()) or 'no arguments'}. "
+        parameters = "{" + ", ".join(f"{k!r}: {_short_repr(v)}" for k, v in bound.arguments.items()) + "}"
+        raise MappingMissingIterable(  # Prefect's words, then what to do about it
+            f"task {task_name!r}: No iterable parameters were received. Parameters for map must include at "
+            f"least one iterable. Parameters: {parameters}. "
             "Wrap an argument in unmapped() to broadcast it, or call submit() for a single run."
         )
     return mapped, static
@@ -125,8 +126,20 @@ def _zip_checked(task_name: str, names: list[str], columns: list[Any]) -> Iterat
 
 
 def _mismatch(task_name: str, lengths: dict[str, Any]) -> None:
-    detail = ", ".join(f"{name!r} has {length}" for name, length in lengths.items())
-    raise MappingLengthMismatch(f"task {task_name!r}: map() got iterables of different lengths: {detail}")
+    """Prefect's message (``Got lengths: {'x': 2, 'y': 3}``); an unsized iterator's length reads ``'more than N'``."""
+    raise MappingLengthMismatch(
+        f"task {task_name!r}: Received iterable parameters with different lengths. Parameters for map must all "
+        f"be the same length. Got lengths: {lengths!r}"
+    )
+
+
+def _short_repr(value: Any) -> str:
+    """A value's repr for an error message, cut short: a map's arguments can be big."""
+    import reprlib
+
+    shortener = reprlib.Repr()  # (keyword arguments to Repr() need Python 3.12)
+    shortener.maxstring = shortener.maxother = 60
+    return shortener.repr(value)
 
 
 __all__ = ["expand_map", "is_mappable"]
