@@ -109,6 +109,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         self._orphans: list[tuple[TaskRun, BaseException]] = []
         #: generator tasks called and not yet exhausted (see legato.core.generators); closed by wait_all
         self.open_generators: set[Any] = set()
+        #: the FlowRunContext of the flow body this engine serves, once made (FlowRunContext.get() in tasks)
+        self.flow_context: Any = None
 
     # ------------------------------------------------------------------ building the graph
 
