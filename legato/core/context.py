@@ -42,10 +42,10 @@ class RunInfo:
 
     @property
     def state(self) -> Any:
-        """Running: the task's code only runs while its run is (Prefect's ``task_run.state`` there)."""
-        from legato.core.states import Running
+        """Running (named Retrying after the first attempt), as the live run's: the task's code only runs then."""
+        from legato.core.states import Retrying, Running
 
-        return Running()
+        return Running() if self.run_count <= 1 else Retrying()
 
 
 @dataclass(slots=True)  # one is made around every task call: no __dict__ to allocate, and to collect
