@@ -197,6 +197,31 @@ def test_submit_and_map_collect_the_values_into_a_list(runner):
     assert _run(body, runner) == ([0, 1, 2], [[0], [0, 1]])
 
 
+@task
+def scaled(xs, k):
+    for x in xs:
+        yield x * k
+
+
+@task
+def streams_inside(n):
+    return list(scaled(range(n), 10))
+
+
+def test_futures_as_arguments_and_a_generator_called_inside_a_task(runner):
+    """Prefect: a generator task's future arguments are resolved before it runs; one called inside
+    a task streams there (on a worker process or cluster too)."""
+
+    @task
+    def pair():
+        return [1, 2]
+
+    def body():
+        return list(scaled(pair.submit(), k=3)), streams_inside.submit(3).result()
+
+    assert _run(body, runner) == ([3, 6], [0, 10, 20])
+
+
 def test_an_async_generator_task_streams_in_an_async_flow():
     """Prefect: an ``async def`` generator task returns an async generator, iterated with ``async for``;
     the run completes at the end."""

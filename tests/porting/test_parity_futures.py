@@ -81,3 +81,24 @@ def test_as_completed_times_out_in_prefects_words_after_the_finished_futures():
         return seen, len(not_done)
 
     assert partly() == (["finished"], 1)
+
+
+def test_a_future_passed_to_another_flow_run_in_a_thread_resolves_there():
+    """Prefect: a future of one flow run given to another flow run (called in a thread) resolves there."""
+    gate = threading.Event()
+
+    @flow
+    def reader(future):
+        return future.result(timeout=10) + 1
+
+    @flow
+    def maker():
+        future = held.submit(gate, 41)
+        got = []
+        other = threading.Thread(target=lambda: got.append(reader(future)))
+        other.start()
+        gate.set()
+        other.join(10)
+        return got
+
+    assert maker() == [42]
