@@ -106,9 +106,11 @@ class _Stream:
         inner: Any = None
         try:
             while True:
-                inner = self._begin()
+                inner = None
                 while True:
                     try:
+                        if inner is None:  # a new attempt (what starting it raises fails it, as the body would)
+                            inner = self._begin()
                         value = self._advance(inner)
                     except StopIteration as stop:
                         self._finish(stop.value)
@@ -138,9 +140,11 @@ class _Stream:
         inner: Any = None
         try:
             while True:
-                inner = self._begin()
+                inner = None
                 while True:
                     try:
+                        if inner is None:
+                            inner = self._begin()
                         value = await self._advance_async(inner)
                     except StopAsyncIteration:
                         self._finish(None)

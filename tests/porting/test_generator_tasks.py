@@ -265,3 +265,39 @@ def test_the_history_records_a_streamed_run_once_completed(legato_home):
     assert streamed() == 3
     recorded = task_runs(get_run(flow_run_ids[0]).id)
     assert [(r.task_name, r.state_type, r.attempts) for r in recorded] == [("numbers", "COMPLETED", 1)]
+
+
+def test_a_generator_task_whose_call_itself_raises_fails_its_run_and_the_flow_ends():
+    """A generator task whose function raises before returning a generator (a wrapping decorator's
+    check, say) fails like a body that raises: Failed, raised in the caller, retried if asked."""
+    import functools
+
+    calls = []
+
+    def checked(fn):
+        @functools.wraps(fn)
+        def wrapper(*args):
+            calls.append(args)
+            if len(calls) == 1:
+                raise RuntimeError("refused before the generator is made")
+            return fn(*args)
+        return wrapper
+
+    @task(retries=1)
+    @checked
+    def guarded(n):
+        yield from range(n)
+
+    @task
+    @checked
+    def once(n):
+        yield from range(n)
+
+    def body():
+        retried = list(guarded(2))
+        calls.clear()
+        with pytest.raises(RuntimeError, match="refused"):
+            list(once(2))
+        return retried
+
+    assert _run(body) == [0, 1]
