@@ -76,3 +76,40 @@ def test_no_iterable_is_refused_in_prefects_words():
 
     assert ("No iterable parameters were received. Parameters for map must include at least one iterable. "
             "Parameters: {'x': 1, 'y': 'ab'}") in _run(body)
+
+
+@task
+def options(**kwargs):
+    return kwargs
+
+
+@task
+def labelled(label, *rest, **kwargs):
+    return label, rest, kwargs
+
+
+def test_each_keyword_given_to_var_kwargs_is_mapped_on_its_own():
+    """Prefect (``explode_variadic_parameter``): for a task taking ``**kwargs``, ``map(a=[1, 2], b=[3, 4])``
+    maps each keyword like a named parameter and ``unmapped`` broadcasts one; the function gets them
+    back in ``kwargs``."""
+
+    def body():
+        return (options.map(a=[1, 2], b=[3, 4]).result(), options.map(a=[1, 2], b=unmapped(5)).result(),
+                labelled.map(["x", "y"], k=[1, 2], fixed=unmapped([0])).result())
+
+    assert _run(body) == (
+        [{"a": 1, "b": 3}, {"a": 2, "b": 4}],
+        [{"a": 1, "b": 5}, {"a": 2, "b": 5}],
+        [("x", (), {"k": 1, "fixed": [0]}), ("y", (), {"k": 2, "fixed": [0]})],
+    )
+
+
+def test_var_kwargs_keywords_count_toward_equal_lengths():
+    """Prefect: a ``**kwargs`` keyword of another length is a ``MappingLengthMismatch`` naming it."""
+
+    def body():
+        with pytest.raises(MappingLengthMismatch, match=r"Got lengths: \{'a': 2, 'b': 3\}"):
+            options.map(a=[1, 2], b=[1, 2, 3])
+        return True
+
+    assert _run(body)
