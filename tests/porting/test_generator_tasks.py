@@ -301,3 +301,20 @@ def test_a_generator_task_whose_call_itself_raises_fails_its_run_and_the_flow_en
         return retried
 
     assert _run(body) == [0, 1]
+
+
+@task
+async def async_numbers(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+def test_a_submitted_async_generator_task_collects_its_values_on_every_runner(runner):
+    """As a sync one: ``submit`` and ``map`` of an async generator task give lists of its values,
+    collected in an event loop where the task runs."""
+
+    def body():
+        return async_numbers.submit(3).result(), async_numbers.map([1, 2]).result()
+
+    assert _run(body, runner) == ([0, 1, 2], [[0], [0, 1]])
