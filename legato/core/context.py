@@ -21,7 +21,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunInfo:
-    """What a task knows about its own run, on whatever worker it runs."""
+    """What a task knows about its own run, on whatever worker it runs.
+
+    It reads like the live :class:`~legato.core.graph.TaskRun` a task on a
+    runner that shares the flow's memory gets as ``context.task_run``: the
+    same attribute names (Prefect's where it has one), so code reading them
+    works on every runner.
+    """
 
     id: str
     name: str
@@ -32,6 +38,14 @@ class RunInfo:
     tags: tuple[str, ...] = ()
     map_index: int | None = None
     log_prints: bool = False
+    flow_name: str | None = None
+
+    @property
+    def state(self) -> Any:
+        """Running (named Retrying after the first attempt), as the live run's: the task's code only runs then."""
+        from legato.core.states import Retrying, Running
+
+        return Running() if self.run_count <= 1 else Retrying()
 
 
 @dataclass(slots=True)  # one is made around every task call: no __dict__ to allocate, and to collect
@@ -61,10 +75,52 @@ class FlowRunContext:
     engine: FlowEngine
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.engine is not None:  # so that tasks on the engine's worker threads find it (see get)
+            self.engine.flow_context = self
+
     @classmethod
     def get(cls) -> FlowRunContext | None:
-        """The current flow run context, or None outside a flow run (as in Prefect)."""
-        return flow_run_context.get()
+        """The current flow run context, or None outside a flow run (as in Prefect).
+
+        Inside a task it is the context of the task's flow run on every
+        runner, as in Prefect: on threads the flow's own; on a worker process
+        or cluster a stand-in that knows the flow run's ``id`` and ``name``
+        and the flow's ``name`` (its ``parameters`` are empty there, and it
+        has no engine).
+        """
+        context = flow_run_context.get()
+        if context is None:
+            task_context = task_run_context.get()
+            if task_context is not None:
+                return _flow_context_of(task_context)
+        return context
+
+
+@dataclass(frozen=True)
+class FlowStandIn:
+    """The flow of a stand-in flow run context: what a task on a remote worker knows of it, its name."""
+
+    name: str | None
+
+
+def _flow_context_of(task_context: TaskRunContext) -> FlowRunContext | None:
+    """The flow run context a task run belongs to, from outside the flow's thread (None for a lone task)."""
+    engine = task_context.engine
+    known = getattr(engine, "flow_context", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    info = task_context.task_run
+    flow_run_id = getattr(info, "flow_run_id", None)
+    if flow_run_id is None or (engine is not None and not engine.flow_run.stand_in):
+        return None  # a task called outside any flow (its engine is a standalone one)
+    from legato.core.flow import FlowRun
+
+    run = FlowRun(id=flow_run_id, name=info.flow_run_name, flow_name=getattr(info, "flow_name", None),
+                  stand_in=True)
+    context = object.__new__(FlowRunContext)  # not through __init__: it has no engine to register with
+    context.flow, context.flow_run, context.engine, context.parameters = FlowStandIn(run.flow_name), run, None, {}
+    return context
 
 
 flow_run_context: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(

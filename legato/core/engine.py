@@ -109,6 +109,10 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         self._orphans: list[tuple[TaskRun, BaseException]] = []
         #: runs created inside a run scope (a transaction), until they settle: see contracts.RunScope
         self._scoped: dict[TaskRun, Any] = {}
+        #: generator tasks called and not yet exhausted (see legato.core.generators); closed by wait_all
+        self.open_generators: set[Any] = set()
+        #: the FlowRunContext of the flow body this engine serves, once made (FlowRunContext.get() in tasks)
+        self.flow_context: Any = None
 
     # ------------------------------------------------------------------ building the graph
 
@@ -347,6 +351,10 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         """Wait until every task run of this flow run is final."""
         if self._orphans:
             self.settle_orphans()
+        if self.open_generators:
+            from legato.core.generators import close_open_generators
+
+            close_open_generators(self)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._all_done.is_set():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

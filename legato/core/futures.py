@@ -56,7 +56,7 @@ class LegatoFuture:
         """
         run = self.task_run
         if not run.settled and not run.engine.wait_run(run, timeout):  # settled: nothing to wait for
-            raise TimeoutError(f"task run {run.name!r} did not finish within {timeout} s")
+            raise TimeoutError(f"Task run {run.name!r} ({run.id}) did not complete within {timeout} seconds")
         return run.state.result(raise_on_failure=raise_on_failure)
 
     def add_done_callback(self, fn: Callable[[LegatoFuture], None]) -> None:
@@ -109,7 +109,13 @@ def wait(futures: Iterable[LegatoFuture], timeout: float | None = None) -> DoneA
 
 
 def as_completed(futures: Iterable[LegatoFuture], timeout: float | None = None) -> Iterator[LegatoFuture]:
-    """Yield futures as they finish; raise ``TimeoutError`` if some are not done in time."""
+    """Yield futures as they finish; raise ``TimeoutError`` if some are not done in time.
+
+    As in Prefect, the futures already done come first, a negative timeout is
+    a ``ValueError``, and the timeout's message counts the unfinished ones.
+    """
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"'timeout' must be a non-negative number, got {timeout}")
     futures = list(dict.fromkeys(futures))
     if not futures:
         return
@@ -131,7 +137,7 @@ def as_completed(futures: Iterable[LegatoFuture], timeout: float | None = None) 
         except Empty:
             remaining = _remaining(deadline)
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"{left} of {len(futures)} futures did not finish within {timeout} s") from None
+                raise TimeoutError(f"{left} (of {len(futures)}) futures unfinished") from None
             signal.clear()
             if arrived.empty():
                 engine.wait_event(signal, remaining)

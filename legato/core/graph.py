@@ -190,6 +190,7 @@ class TaskRun:
             tags=tuple(self.tags),
             map_index=self.map_index,
             log_prints=self.log_prints,
+            flow_name=self.engine.flow_run.flow_name,
         )
 
     def upstream_ids(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Lining up ``task.map`` arguments into one call per element.
 
 Rules, as in Prefect: arguments that are iterable are zipped, and must all
-have the same length; ``unmapped(x)``, ``quote(x)`` and non-iterable
+have the same length (each keyword given to a ``**kwargs`` parameter counts
+as an argument of its own); ``unmapped(x)``, ``quote(x)`` and non-iterable
 arguments (strings and bytes count as non-iterable) go whole to every call;
 parameter defaults are not mapped over; a future or state given as a mapped
 argument is waited for and its result is iterated. Generators and other
@@ -48,7 +49,8 @@ def expand_map(
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"task {task_name!r}: {error}") from None
-    mapped, static = _split_arguments(task_name, signature, bound, resolve)
+    variadic = _explode_variadic_keywords(signature, bound)
+    mapped, static = _split_arguments(task_name, signature, bound, resolve, variadic)
     lengths = {name: len(values) for name, values in mapped.items() if isinstance(values, Sized)}
     if len(set(lengths.values())) > 1:
         _mismatch(task_name, lengths)
@@ -70,18 +72,39 @@ def expand_map(
         if simple:
             yield (), arguments
         else:
+            if variadic is not None:  # the keywords of ``**kwargs`` back into it
+                name, keys = variadic
+                arguments[name] = {key: arguments.pop(key) for key in keys}
             call = inspect.BoundArguments(signature, {n: arguments[n] for n in bound.arguments})  # type: ignore[arg-type]
             yield call.args, call.kwargs
 
 
+def _explode_variadic_keywords(signature: inspect.Signature,
+                               bound: inspect.BoundArguments) -> tuple[str, list[str]] | None:
+    """``(name, keys)`` of the ``**kwargs`` parameter and the keywords it got, or None without one.
+
+    As in Prefect, each keyword given to ``**kwargs`` is an argument of its
+    own for mapping (``t.map(a=[1, 2], b=unmapped(5))`` maps ``a`` and
+    broadcasts ``b``); ``*args`` goes whole to every call.
+    """
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return name, list(bound.arguments.get(name, {}))
+    return None
+
+
 def _split_arguments(task_name: str, signature: inspect.Signature, bound: inspect.BoundArguments,
-                     resolve: Callable[[Any], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+                     resolve: Callable[[Any], Any],
+                     variadic: tuple[str, list[str]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The arguments to map over (name -> iterable) and those every call gets whole."""
     mapped: dict[str, list[Any]] = {}
     static: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        kind = signature.parameters[name].kind
-        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+    arguments = dict(bound.arguments)
+    if variadic is not None:
+        arguments.update(arguments.pop(variadic[0], {}))
+    for name, value in arguments.items():
+        parameter = signature.parameters.get(name)
+        if parameter is not None and parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             static[name] = value
             continue
         if isinstance(value, unmapped):
@@ -96,9 +119,10 @@ def _split_arguments(task_name: str, signature: inspect.Signature, bound: inspec
         else:
             static[name] = value
     if not mapped:
-        raise MappingMissingIterable(
-            f"task {task_name!r}: map() needs at least one iterable argument to map over; "
-            f"got {', '.join(f'{k}={type(v).__name__}' for k, v in bound.arguments.items()) or 'no arguments'}. "
+        parameters = "{" + ", ".join(f"{k!r}: {_short_repr(v)}" for k, v in arguments.items()) + "}"
+        raise MappingMissingIterable(  # Prefect's words, then what to do about it
+            f"task {task_name!r}: No iterable parameters were received. Parameters for map must include at "
+            f"least one iterable. Parameters: {parameters}. "
             "Wrap an argument in unmapped() to broadcast it, or call submit() for a single run."
         )
     return mapped, static
@@ -125,8 +149,20 @@ def _zip_checked(task_name: str, names: list[str], columns: list[Any]) -> Iterat
 
 
 def _mismatch(task_name: str, lengths: dict[str, Any]) -> None:
-    detail = ", ".join(f"{name!r} has {length}" for name, length in lengths.items())
-    raise MappingLengthMismatch(f"task {task_name!r}: map() got iterables of different lengths: {detail}")
+    """Prefect's message (``Got lengths: {'x': 2, 'y': 3}``); an unsized iterator's length reads ``'more than N'``."""
+    raise MappingLengthMismatch(
+        f"task {task_name!r}: Received iterable parameters with different lengths. Parameters for map must all "
+        f"be the same length. Got lengths: {lengths!r}"
+    )
+
+
+def _short_repr(value: Any) -> str:
+    """A value's repr for an error message, cut short: a map's arguments can be big."""
+    import reprlib
+
+    shortener = reprlib.Repr()  # (keyword arguments to Repr() need Python 3.12)
+    shortener.maxstring = shortener.maxother = 60
+    return shortener.repr(value)
 
 
 __all__ = ["expand_map", "is_mappable"]

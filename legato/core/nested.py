@@ -19,7 +19,7 @@ from legato.core.flow import FlowRun
 def worker_engine(info: Any, runner: Runner) -> FlowEngine:
     """An engine on ``runner`` for the tasks submitted by the task run ``info`` describes."""
     flow_run = FlowRun(id=info.flow_run_id or info.id, name=info.flow_run_name or info.name,
-                       flow_name="<tasks submitted by a task>", stand_in=True)
+                       flow_name=getattr(info, "flow_name", None) or "<tasks submitted by a task>", stand_in=True)
     return FlowEngine(flow_run, runner)
 
 

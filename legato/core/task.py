@@ -5,7 +5,9 @@ flow run it is used in. Options are validated when the decorator runs, so a
 mistake (negative retries, too many delays) fails at import, not at 3 AM.
 
 * ``my_task(x)`` inside a flow runs it now, in this thread, and returns its
-  value (an ``async def`` task returns an awaitable, as in Prefect);
+  value (an ``async def`` task returns an awaitable, as in Prefect; a
+  generator task returns a generator that runs it as it is iterated, see
+  :mod:`legato.core.generators`);
 * ``my_task.submit(x)`` returns a :class:`~legato.core.futures.LegatoFuture`;
 * ``my_task.map(xs)`` returns a :class:`~legato.core.futures.LegatoFutureList`.
 
@@ -61,7 +63,6 @@ class Task(Generic[R]):
         runner_options: dict[str, Any] | None = None,
     ) -> None:
         check_callable_and_timeout(fn, timeout_seconds, "@task")
-        _refuse_generator(fn)
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         self.description = description or inspect.getdoc(fn)
@@ -84,6 +85,10 @@ class Task(Generic[R]):
                                   result_storage, result_serializer, result_storage_key)
         self.runner_options = dict(runner_options or {})
         self.is_async = inspect.iscoroutinefunction(fn)
+        #: a generator task streams its values when called (see :mod:`legato.core.generators`)
+        function = inspect.unwrap(fn)
+        self.is_async_generator = inspect.isasyncgenfunction(function)
+        self.is_generator = self.is_async_generator or inspect.isgeneratorfunction(function)
         self._signature: inspect.Signature | None = None
         if log_prints:
             from legato.core.logs import install_print_redirect
@@ -174,6 +179,10 @@ class Task(Generic[R]):
         engine = current_engine()
         if engine is None:
             engine = _standalone_engine(self)
+        if self.is_generator:
+            from legato.core.generators import call_generator
+
+            return call_generator(engine, self, args, kwargs, wait_for, return_state)
         if self.is_async and _in_event_loop():
             return _await_direct(engine, self, args, kwargs, wait_for, return_state)
         run = engine.call(self, args, kwargs, wait_for)
@@ -331,25 +340,6 @@ def _standalone_engine(task: Task[Any]) -> Any:
     from legato.core.flow import FlowRun
 
     return FlowEngine(FlowRun.standalone(task.name), services().inline_runner())
-
-
-def _refuse_generator(fn: Callable[..., Any]) -> None:
-    """Generator tasks fail at decoration, not halfway through a run.
-
-    A task run is one unit that completes, fails or retries as a whole;
-    a generator hands its work to whoever iterates it, after the run would
-    have ended, so retries, timeouts and results would silently not apply.
-    """
-    function = inspect.unwrap(fn)
-    kind = ("an async generator" if inspect.isasyncgenfunction(function)
-            else "a generator" if inspect.isgeneratorfunction(function) else None)
-    if kind is not None:
-        name = getattr(fn, "__qualname__", repr(fn))
-        raise TypeError(
-            f"@task cannot wrap {name}: it is {kind} function, and legato runs a task as one unit "
-            f"(retries, timeouts and its result apply to the whole call). Return a list instead "
-            f"(`return list(...)`), or map a task over the items."
-        )
 
 
 @overload

@@ -101,8 +101,11 @@ class WorkItem:
             if task.is_async:
                 return _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
             result = task.fn(*args, **kwargs)
-            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
-                return _run_coroutine(result, task.timeout_seconds, self.info.name)
+            if type(result) not in _PLAIN_RESULTS:
+                if inspect.isawaitable(result):
+                    return _run_coroutine(result, task.timeout_seconds, self.info.name)
+                if task.is_generator:  # submitted or mapped: its values, collected here, are its result
+                    return _collect(result, task, self.info.name)
             return result
         finally:
             task_run_context.reset(token)
@@ -141,6 +144,15 @@ def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
         else:
             values.append(slot.pick(upstream_values))
     return values
+
+
+def _collect(generator: Any, task: Task, name: str) -> list[Any]:
+    """A generator's values as a list (Prefect makes a generator a task returns a list too)."""
+    if task.is_async_generator:
+        from legato.core.generators import collect_async
+
+        return _run_coroutine(collect_async(generator), task.timeout_seconds, name)  # type: ignore[no-any-return]
+    return list(generator)
 
 
 def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:

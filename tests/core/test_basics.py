@@ -203,14 +203,4 @@ def test_tasks_as_methods_bind_self():
     assert run() == 6
 
 
-@pytest.mark.parametrize("kind", ["generator", "async generator"])
-def test_a_generator_task_is_refused_at_decoration_with_the_way_out(kind):
-    if kind == "generator":
-        def numbers():
-            yield 1
-    else:
-        async def numbers():
-            yield 1
-
-    with pytest.raises(TypeError, match=rf"numbers.*is an? {kind} function.*Return a list instead"):
-        task(numbers)
+# Generator tasks stream as in Prefect 3: tests/porting/test_generator_tasks.py
