@@ -28,7 +28,7 @@ from legato.core.hooks import Hook, call_hook, hook_list
 from legato.core.logs import engine_logger
 from legato.core.mapping import expand_map
 from legato.core.retries import RetryPolicy
-from legato.core.states import State
+from legato.core.states import ManualState, State
 
 R = TypeVar("R")
 
@@ -173,7 +173,9 @@ class Task(Generic[R]):
         if self.is_async and _in_event_loop():
             return _await_direct(engine, self, args, kwargs, wait_for, return_state)
         run = engine.call(self, args, kwargs, wait_for)
-        return run.state if return_state else run.state.result()
+        state = run.state
+        # a state the function returned is what a direct call gives back, as in Prefect
+        return state if return_state or type(state) is ManualState else state.result()
 
     def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
                **kwargs: Any) -> Any:
@@ -317,7 +319,8 @@ async def _await_direct(engine: Any, task: Task[Any], args: tuple[Any, ...], kwa
     import asyncio
 
     run = await asyncio.to_thread(engine.call, task, args, kwargs, wait_for)
-    return run.state if return_state else run.state.result()
+    state = run.state
+    return state if return_state or type(state) is ManualState else state.result()
 
 
 def _standalone_engine(task: Task[Any]) -> Any:
