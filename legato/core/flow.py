@@ -305,7 +305,8 @@ class Flow(Generic[R]):
         not run and ends Pending named NotReady, as a task would.
         """
         refuse_in_worker_startup()  # a worker re-importing a script that lacks the __main__ guard
-        call = claim_call(flow_run_context.get(), self.name)  # a subflow of a parent that can retry
+        # a subflow of a parent that can retry, whose result persists: Prefect reuses it on the parent's retry
+        call = claim_call(flow_run_context.get(), self.name) if _result_persists(self) else None
         if call is not None:
             previous = call.previous()
             if previous is not None:  # completed in an earlier attempt of the parent: not run again
@@ -582,6 +583,14 @@ def _wait_for_upstreams(flow_name: str, wait_for: Iterable[Any]) -> S.State | No
         if not state.is_completed():
             return S.NotReady(f"flow {flow_name!r} did not run: an upstream it waits for ended {state.name}")
     return None
+
+
+def _result_persists(flow: Flow[Any]) -> bool:
+    """Does this flow's result persist (``persist_result``, else ``LEGATO_PERSIST_RESULTS``), as Prefect asks
+    before reusing a subflow that completed in an earlier attempt of its parent?"""
+    if flow.persist_result is not None:
+        return bool(flow.persist_result)
+    return config.persist_results()
 
 
 def _reused(state: S.State, flow_name: str, return_state: bool, is_async: bool) -> Any:

@@ -1,10 +1,13 @@
 """Subflows a flow retry does not run again: the in-process memory of completed subflow calls.
 
-Prefect 3 does not rerun, on a flow retry, the subflows that completed in an
-earlier attempt: its server finds the child flow run by the identity of the
-call in the parent run, and hands back its final state. legato has no
-server, so each parent flow run that can retry keeps, for the length of the
-run, the final states of the subflow calls that completed.
+Prefect 3 does not rerun, on a flow retry, a subflow that completed in an
+earlier attempt *and whose result was persisted* (``persist_result=True``):
+its server finds the child flow run by the identity of the call in the
+parent run, and hands back its result. A subflow whose result was not
+persisted runs again (prefect 3.9; PrefectHQ/prefect#23152 discusses it).
+legato has no server, so each parent flow run that can retry keeps, for the
+length of the run, the final states of the completed calls of subflows whose
+results persist (``legato.core.flow`` decides which).
 
 **The identity of a call** is the subflow's name and how many calls of a
 flow of that name the current attempt of the parent has made before it

@@ -1,9 +1,11 @@
 """Subflows across flow retries, as in Prefect 3 (issue #13, group 8).
 
-Prefect: a flow retry reruns the body, but a subflow that completed in an
-earlier attempt is not run again: its call gives back the state it ended in.
-legato identifies a subflow call by the subflow's name and how many calls of
-it the attempt made before (see :mod:`legato.core.subflows`).
+Prefect 3.9 (checked on real Prefect): a flow retry reruns the body, but a
+subflow with ``persist_result=True`` that completed in an earlier attempt is
+not run again, its call gives back its result; a subflow whose result does
+not persist runs again. legato identifies a subflow call by the subflow's
+name and how many calls of it the attempt made before (see
+:mod:`legato.core.subflows`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from legato.core import subflows
 def _counting_flows():
     ran: dict[str, int] = {"load": 0, "flaky": 0}
 
-    @flow
+    @flow(persist_result=True)
     def load(x: int) -> int:
         ran["load"] += 1
         return x * 10
 
-    @flow
+    @flow(persist_result=True)
     def flaky(x: int) -> int:
         ran["flaky"] += 1
         if ran["flaky"] == 1:
@@ -52,7 +54,7 @@ def test_calls_of_the_same_subflow_are_told_apart_by_their_order():
     is reused; the second, which failed, runs again."""
     calls: list[int] = []
 
-    @flow
+    @flow(persist_result=True)
     def step(x: int) -> int:
         calls.append(x)
         if x == 2 and calls.count(2) == 1:
@@ -83,6 +85,31 @@ def test_return_state_of_a_reused_subflow_is_its_earlier_state():
     assert states[0] is states[1] and states[1].is_completed()
 
 
+def test_a_subflow_whose_result_does_not_persist_runs_again(monkeypatch):
+    """Prefect 3.9: without ``persist_result`` (and results not persisted by default) the completed
+    subflow runs again on the parent's retry; ``LEGATO_PERSIST_RESULTS=1`` (Prefect's
+    PREFECT_RESULTS_PERSIST_BY_DEFAULT) makes it persist, and so be reused."""
+    monkeypatch.delenv("LEGATO_PERSIST_RESULTS", raising=False)
+    ran = {"sub": 0, "parent": 0}
+
+    @flow
+    def sub() -> int:
+        ran["sub"] += 1
+        return 1
+
+    @flow(retries=1)
+    def parent() -> int:
+        ran["parent"] += 1
+        value = sub()
+        if ran["parent"] % 2 == 1:
+            raise RuntimeError("retry me")
+        return value
+
+    assert parent() == 1 and ran == {"sub": 2, "parent": 2}
+    monkeypatch.setenv("LEGATO_PERSIST_RESULTS", "1")
+    assert parent() == 1 and ran == {"sub": 3, "parent": 4}
+
+
 def test_without_retries_or_across_separate_runs_subflows_always_run():
     """Only the attempts of one parent flow run share subflow results: a new run of the parent runs
     its subflows again, and a parent without retries keeps nothing."""
@@ -106,7 +133,7 @@ def test_an_async_subflow_is_reused_too():
     """The same holds for ``async def`` flows (the call gives an awaitable of the earlier result)."""
     ran = {"sub": 0, "parent": 0}
 
-    @flow
+    @flow(persist_result=True)
     async def sub() -> str:
         ran["sub"] += 1
         return "done"
