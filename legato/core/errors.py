@@ -128,6 +128,7 @@ __all__ = [
     "CancelledRun",
     "CrashedRun",
     "DependencyCycleError",
+    "FailedRun",
     "FlowTimeoutError",
     "LegatoError",
     "MappingError",

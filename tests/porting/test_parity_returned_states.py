@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from legato import flow, task
+from legato.exceptions import FailedRun
 from legato.states import Cancelled, Completed, Failed, Pending
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runners"))
@@ -64,16 +65,19 @@ def test_returned_states_are_the_final_states_on_every_runner(runner):
 
 
 def test_a_returned_failed_state_fails_the_flow_that_waits_for_it(runner):
-    """Prefect: ``future.result()`` of a run that returned Failed raises; the flow ends Failed."""
+    """Prefect: ``future.result()`` of a run that returned Failed raises (FailedRun, with the state's
+    message); a flow that lets it propagate ends Failed."""
 
     @flow(task_runner=runner)
     def pipeline():
-        return returns_failed.submit(5).result()
+        future = returns_failed.submit(5)
+        with pytest.raises(FailedRun, match="bad 5"):
+            future.result()
+        return future.result()
 
     state = pipeline(return_state=True)
     assert state.is_failed()
-    with pytest.raises(Exception, match="bad 5"):
-        state.result()
+    assert isinstance(state.result(raise_on_failure=False), FailedRun)
 
 
 RETURN_COUNTS: list[int] = []
@@ -156,7 +160,7 @@ def test_a_returned_completed_state_is_persisted_as_its_value(tmp_path, monkeypa
 
     @flow
     def pipeline():
-        return cached.submit(1).result()
+        return cached.submit(1).result() + 0  # the value itself, not a state holding it
 
     assert pipeline(run_key="same") == 101
     assert pipeline(run_key="same") == 101
