@@ -39,6 +39,9 @@ from legato.results.hashing import function_fingerprint, hash_objects
 class CachePolicy:
     """Base class of cache policies: subclasses implement :meth:`compute_key`."""
 
+    #: False only for NO_CACHE: a policy that never caches does not turn result persistence on
+    caches = True
+
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
                     **kwargs: Any) -> str | None:
         """The cache key of one task run, or None to not cache it."""
@@ -146,6 +149,8 @@ class RunId(CachePolicy):
 class _NoCache(CachePolicy):
     """Never cache. Adding it to another policy leaves that policy as it is."""
 
+    caches = False
+
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
                     **kwargs: Any) -> str | None:
         return None
@@ -168,8 +173,29 @@ NO_CACHE = _NoCache()
 NoCache = _NoCache
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
 
+def effective_policy(policy: Any, cache_key_fn: Any, persist_result: bool | None, result_storage_key: Any) -> Any:
+    """What ``task.cache_policy`` reads, by Prefect 3's rules (``Task.__init__``), from the options given.
+
+    ``policy`` None means "not given" (Prefect's ``NotSet``): ``cache_key_fn``
+    gives its own policy; ``persist_result=False`` gives ``NO_CACHE``; no
+    policy and no ``result_storage_key`` give ``DEFAULT``; a policy with a
+    ``result_storage_key`` gives None (the key decides where the record is).
+    legato's results manager reads the options as given, not this.
+    """
+    if cache_key_fn is not None:
+        policy = CachePolicy.from_cache_key_fn(cache_key_fn)
+    if persist_result is False:
+        return NO_CACHE
+    if policy is None:
+        return DEFAULT if result_storage_key is None else None
+    if result_storage_key is not None and not isinstance(policy, NoCache):
+        return None
+    return policy
+
+
 __all__ = [
     "DEFAULT",
+    "effective_policy",
     "FLOW_PARAMETERS",
     "INPUTS",
     "NO_CACHE",

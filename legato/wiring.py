@@ -46,6 +46,13 @@ class Services:
             return str(run_key(**parameters) if callable(run_key) else run_key)
         return render_run_key(run_key, parameters)
 
+    def cache_policy_of(self, task: Any) -> Any:
+        """``task.cache_policy`` as Prefect reads it (see :func:`legato.cache_policies.effective_policy`)."""
+        from legato.cache_policies import effective_policy
+
+        return effective_policy(task._user_cache_policy, task.cache_key_fn, task._user_persist_result,
+                                task.result_storage_key)
+
     def open_results(self, flow: Any, flow_run: Any) -> Any:
         try:
             from legato.results import ResultsManager

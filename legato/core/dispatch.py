@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from legato.core import states as S
 from legato.core.arguments import fill_slots
-from legato.core.errors import TaskTimeoutError, WorkerStartupError
+from legato.core.errors import FailedRun, TaskTimeoutError, WorkerStartupError
 from legato.core.tracebacks import trim as trim_traceback
 from legato.core.graph import TaskRun, begin_attempt, close_attempt
 from legato.core.logs import task_run_logger
 from legato.core.batching import Element
-from legato.core.work import Inline, WorkItem, slot_values
+from legato.core.work import Inline, StateReturned, WorkItem, slot_values
 
 if TYPE_CHECKING:
     from legato.core.contracts import Runner, StartReportingFuture
@@ -250,12 +250,49 @@ class Dispatch:
     def _failure_state(self, run: TaskRun, error: BaseException, attempt: int,
                        reschedule: Callable[[TaskRun, float], None] | None = None) -> S.State | None:
         """Decide what a failed attempt leads to: a retry (returns None) or a final state."""
+        if type(error) is StateReturned:  # not a failure: the function returned a state
+            return self._returned_state(run, error.state, attempt, reschedule)
         trim_traceback(error)
         if not isinstance(error, Exception):
             self.crash = self.crash or error
             self.logger.error("Task run %r crashed: %s", run.name, describe(error))
             return S.Crashed(error)
         state = S.TimedOut(error) if isinstance(error, TaskTimeoutError) else S.Failed(error)
+        return self._retry_or_final(run, error, state, attempt, reschedule)
+
+    def _returned_state(self, run: TaskRun, state: S.State, attempt: int,
+                        reschedule: Callable[[TaskRun, float], None] | None) -> S.State | None:
+        """The outcome of an attempt whose function returned ``state``, by Prefect's rules.
+
+        A state the user built is the run's final state: Completed persists
+        its value first, Failed is retried while retries are left (as a raised
+        exception would be), a state that is not final is a mistake that fails
+        the run. A task run's state (``return other(return_state=True)``)
+        is the value of a Completed run if it completed; otherwise the run
+        fails with it as its data, so ``result()`` raises its error.
+        """
+        run.runner_future = None  # it holds no value: downstream runs take the value from the state
+        if isinstance(state, S.ManualState):
+            if state.type is _COMPLETED:
+                self._completed(run, state.data)
+                return state
+            if not state.is_final():
+                error = TypeError(f"task run {run.name!r} returned {state!r}, which is not a final state: "
+                                  f"return Completed(...), Failed(...), Crashed(...) or Cancelled(...)")
+                return self._retry_or_final(run, error, S.Failed(error), attempt, reschedule)
+            if state.type is S.StateType.FAILED:
+                data = state.data
+                error = data if isinstance(data, Exception) else FailedRun(state.message or "the task returned a Failed state")
+                return self._retry_or_final(run, error, state, attempt, reschedule)
+            return state
+        if state.type is _COMPLETED:
+            return self._completed(run, state)
+        return S.Failed(message=f"the task returned the state of a run that did not complete: "
+                                f"{state.message or state.name}", data=state)
+
+    def _retry_or_final(self, run: TaskRun, error: BaseException, state: S.State, attempt: int,
+                        reschedule: Callable[[TaskRun, float], None] | None) -> S.State | None:
+        """A failed attempt (``error``, ending in ``state``): schedule a retry (None) or return ``state``."""
         policy = run.task.retry_policy
         # a runner whose workers cannot start fails every attempt the same way, at once: no retries
         if policy.enabled and self.crash is None and not isinstance(error, WorkerStartupError):
@@ -273,8 +310,9 @@ class Dispatch:
                 run.last_state = S.AwaitingRetry(f"retry in {delay:.3g} s")
                 (reschedule or self._schedule_retry)(run, delay)
                 return None
+        traced = error.__traceback__ is not None or error.__cause__ is not None  # (not a returned Failed state)
         task_run_logger(run).error("Finished in state %s: %s", state.name, describe(error),
-                                   exc_info=exc_info(error) if not isinstance(error, TaskTimeoutError) else None)
+                                   exc_info=exc_info(error) if traced and not isinstance(error, TaskTimeoutError) else None)
         return state
 
     def _schedule_retry(self, run: TaskRun, delay: float) -> None:

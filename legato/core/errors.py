@@ -9,6 +9,8 @@ working for code that does not know legato::
     │   ├── MappingMissingIterable       map() got nothing to iterate over
     │   └── MappingLengthMismatch        map() got iterables of unequal length
     ├── ParameterTypeError (TypeError)   a flow parameter failed validation
+    ├── ParameterBindError (TypeError)   a flow's arguments do not fit its signature
+    ├── ReservedArgumentError (TypeError)  a function's parameter is named like a call option (return_state)
     ├── UnfinishedRun (RuntimeError)     result() of a run that is not final
     │   └── UpstreamNotReady             a task did not run: an upstream failed
     ├── TaskTimeoutError (TimeoutError)  a task ran longer than timeout_seconds
@@ -49,6 +51,14 @@ class MappingLengthMismatch(MappingError):
 
 class ParameterTypeError(LegatoError, TypeError):
     """A flow parameter does not match its type hint and cannot be coerced."""
+
+
+class ParameterBindError(LegatoError, TypeError):
+    """A flow's call arguments do not fit its signature (a missing or unexpected argument)."""
+
+
+class ReservedArgumentError(LegatoError, TypeError):
+    """A task or flow function has a parameter named like an option of the call (``return_state``, ...)."""
 
 
 class UnfinishedRun(LegatoError, RuntimeError):
@@ -132,13 +142,16 @@ __all__ = [
     "ConfigurationError",
     "CrashedRun",
     "DependencyCycleError",
+    "FailedRun",
     "FlowTimeoutError",
     "LegatoError",
     "MappingError",
     "MappingLengthMismatch",
     "MappingMissingIterable",
     "MissingDependencyError",
+    "ParameterBindError",
     "ParameterTypeError",
+    "ReservedArgumentError",
     "RunnerError",
     "SerializationError",
     "TaskTimeoutError",

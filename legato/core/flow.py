@@ -38,19 +38,22 @@ from typing import Any, Generic, TypeVar
 
 from legato.core import states as S
 from legato.core.arguments import replace_futures
-from legato.core.callables import accepted_parameters, check_callable_and_timeout
+from legato.core.callables import accepted_parameters, check_callable_and_timeout, check_names, check_result_storage
 from legato.core.context import FlowRunContext, current_tags, flow_run_context, scheduled_window
 from legato import config
 from legato.core.clock import current_clock
 from legato.core.contracts import services
 from legato.core.engine import FlowEngine
-from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError, UnavailableFeature, format_error
+from legato.core.errors import (
+    CancelledRun, FlowTimeoutError, ParameterBindError, ParameterTypeError, UnavailableFeature, format_error,
+)
 from legato.core.graph import is_upstream
 from legato.core.futures import LegatoFuture
 from legato.core.hooks import call_hook, hook_list
 from legato.core.logs import configure_logging, flow_run_logger
 from legato.core.mainguard import refuse_in_worker_startup
 from legato.core.retries import RetryPolicy
+from legato.core.subflows import SubflowCall, SubflowMemory, claim_call, close_memory, open_memory
 
 R = TypeVar("R")
 
@@ -118,6 +121,8 @@ class Flow(Generic[R]):
         run_key: str | Callable[..., str] | None = None,
     ) -> None:
         check_callable_and_timeout(fn, timeout_seconds, "@flow")
+        check_names(fn, "@flow", name, "flow_run_name", flow_run_name)
+        check_result_storage(result_storage)
         if task_runner is not None:
             services().validate_runner(task_runner)
         self.fn = fn
@@ -155,7 +160,14 @@ class Flow(Generic[R]):
 
     def _keep_result_options(self, persist_result: Any, result_storage: Any, result_serializer: Any,
                              cache_result_in_memory: bool, run_key: Any) -> None:
-        """What the result store reads (:mod:`legato.results`): persistence, and the run key of resume."""
+        """What the result store reads (:mod:`legato.results`): persistence, and the run key of resume.
+
+        As in Prefect, ``persist_result`` reads True when ``result_storage`` or
+        ``result_serializer`` is given; ``with_options`` passes on what was given.
+        """
+        self._user_persist_result = persist_result
+        if persist_result is None and (result_storage is not None or result_serializer is not None):
+            persist_result = True
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
@@ -167,7 +179,8 @@ class Flow(Generic[R]):
         unknown = set(changes) - set(self._OPTIONS)
         if unknown:
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        options = {name: getattr(self, name) for name in self._OPTIONS}
+        options = {name: getattr(self, "_user_persist_result" if name == "persist_result" else name)
+                   for name in self._OPTIONS}
         options.update(changes)
         return type(self)(self.fn, **options)
 
@@ -215,8 +228,11 @@ class Flow(Generic[R]):
         """Bind the call's arguments to parameters, coercing type-hinted ones with pydantic."""
         try:
             bound = self.signature.bind(*args, **kwargs)
-        except TypeError as error:
-            raise TypeError(f"flow {self.name!r}: {error}") from None
+        except TypeError as error:  # Prefect's words
+            name = getattr(self.fn, "__name__", self.name)
+            raise ParameterBindError(
+                f"Error binding parameters for function '{name}': {error}.\nFunction '{name}' has signature "
+                f"'{str(self.signature).strip('()')}' but received args: {args} and kwargs: {list(kwargs)}.") from None
         bound.apply_defaults()
         parameters = dict(bound.arguments)
         if not self.validate_parameters or self._already_valid(parameters):
@@ -306,6 +322,12 @@ class Flow(Generic[R]):
         not run and ends Pending named NotReady, as a task would.
         """
         refuse_in_worker_startup()  # a worker re-importing a script that lacks the __main__ guard
+        # a subflow of a parent that can retry, whose result persists: Prefect reuses it on the parent's retry
+        call = claim_call(flow_run_context.get(), self.name) if _result_persists(self) else None
+        if call is not None:
+            previous = call.previous()
+            if previous is not None:  # completed in an earlier attempt of the parent: not run again
+                return _reused(previous, self.name, return_state, self.is_async)
         if wait_for is not None:
             not_ready = _wait_for_upstreams(self.name, wait_for)
             if not_ready is not None:
@@ -318,12 +340,12 @@ class Flow(Generic[R]):
             except TypeError as error:
                 return _invalid_parameters(error, self.is_async)
         if self.is_async:
-            return flow._call_async(args, kwargs, return_state, parameters)
-        return _FlowRunner(flow, args, kwargs, return_state, parameters).run_sync()
+            return flow._call_async(args, kwargs, return_state, parameters, call)
+        return _FlowRunner(flow, args, kwargs, return_state, parameters, call).run_sync()
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool,
-                          parameters: dict[str, Any] | None = None) -> Any:
-        return await _FlowRunner(self, args, kwargs, return_state, parameters).run_async()
+                          parameters: dict[str, Any] | None = None, call: SubflowCall | None = None) -> Any:
+        return await _FlowRunner(self, args, kwargs, return_state, parameters, call).run_async()
 
     def run_hooks(self, hooks: list[Callable[..., Any]], flow_run: FlowRun, state: S.State, kind: str) -> None:
         for hook in hooks:
@@ -337,9 +359,13 @@ class _FlowRunner:
     """Carries one call of a flow from parameters to final state."""
 
     def __init__(self, flow: Flow[Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool,
-                 parameters: dict[str, Any] | None = None) -> None:
+                 parameters: dict[str, Any] | None = None, call: SubflowCall | None = None) -> None:
         configure_logging()
         self.flow = flow
+        #: this run as a call of its parent's (so the parent's retries know it completed)
+        self.subflow_call = call
+        #: the subflow calls of this run, kept only when it can retry (see legato.core.subflows)
+        self.subflows: SubflowMemory | None = None
         self.return_state = return_state
         self.parameters = flow.validate(args, kwargs) if parameters is None else parameters
         self.run = FlowRun(
@@ -394,6 +420,8 @@ class _FlowRunner:
         self.run.state = S.Running()
         self._results = services().open_results(self.flow, self.run) if _results_needed_now(self.flow, self.run) else None
         self._observers = services().open_observers(self.run, runner, top_level=flow_run_context.get() is None)
+        if self.flow.retry_policy.enabled:
+            self.subflows = open_memory(self.run.id)
         self.logger.info("Beginning flow run %r for flow %r", self.run.name, self.flow.name)
         if self.flow.on_running:
             self.flow.run_hooks(self.flow.on_running, self.run, self.run.state, "on_running")
@@ -408,6 +436,8 @@ class _FlowRunner:
     def _new_attempt(self, runner: Any) -> FlowEngine:
         """A fresh engine for one attempt of the body (flow retries rerun the body)."""
         self.run.run_count += 1
+        if self.subflows is not None:
+            self.subflows.new_attempt()
         self._engine = FlowEngine(self.run, runner, self._observers, self._results, self._results_later, self.clock)
         return self._engine
 
@@ -517,6 +547,10 @@ class _FlowRunner:
 
     def _end(self, state: S.State) -> Any:
         run, flow = self.run, self.flow
+        if self.subflows is not None:
+            close_memory(run.id)
+        if self.subflow_call is not None:
+            self.subflow_call.finished(state)
         for observer in self._observers:  # a live display stops before the hooks print
             _quietly(observer.close)
         run.state = state
@@ -566,6 +600,30 @@ def _wait_for_upstreams(flow_name: str, wait_for: Iterable[Any]) -> S.State | No
         if not state.is_completed():
             return S.NotReady(f"flow {flow_name!r} did not run: an upstream it waits for ended {state.name}")
     return None
+
+
+def _result_persists(flow: Flow[Any]) -> bool:
+    """Does this flow's result persist (``persist_result``, else ``LEGATO_PERSIST_RESULTS``), as Prefect asks
+    before reusing a subflow that completed in an earlier attempt of its parent?"""
+    if flow.persist_result is not None:
+        return bool(flow.persist_result)
+    return config.persist_results()
+
+
+def _reused(state: S.State, flow_name: str, return_state: bool, is_async: bool) -> Any:
+    """A subflow call that completed in an earlier attempt of its parent: its state, or its value."""
+    parent = flow_run_context.get()
+    if parent is not None:
+        flow_run_logger(parent.flow_run).info(
+            "Subflow %r completed in an earlier attempt of this flow run; not running it again", flow_name)
+    outcome = state if return_state else state.result()
+    if not is_async:
+        return outcome
+
+    async def reused() -> Any:
+        return outcome
+
+    return reused()
 
 
 def _invalid_parameters(error: TypeError, is_async: bool) -> Any:

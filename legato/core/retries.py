@@ -68,8 +68,8 @@ class RetryPolicy:
         self._stop = retries if _is_tenacity(retries, "stop") else None
         self.retries = -1 if self._stop is not None else _check_retries(retries)
         self._delays = _check_delays(retry_delay_seconds, self.retries)
-        if retry_jitter_factor is not None and retry_jitter_factor < 0:
-            raise ValueError(f"retry_jitter_factor must be >= 0, got {retry_jitter_factor}")
+        if retry_jitter_factor is not None and retry_jitter_factor < 0:  # Prefect's words, then ours
+            raise ValueError(f"`retry_jitter_factor` must be >= 0. (got {retry_jitter_factor})")
         self._jitter = retry_jitter_factor
         if retry_condition_fn is not None and not callable(retry_condition_fn):
             raise TypeError(f"retry_condition_fn must be callable, got {retry_condition_fn!r}")
@@ -155,9 +155,12 @@ def _check_delays(delay: Any, retries: int) -> Any:
         if delay < 0:
             raise ValueError(f"retry_delay_seconds must be >= 0, got {delay}")
         return float(delay)
+    if isinstance(delay, (str, bytes)) or not (callable(delay) or hasattr(delay, "__iter__")):
+        raise TypeError("Invalid `retry_delay_seconds` provided; must be an int, float, list or callable. "
+                        f"Received type {type(delay)}")
     delays = list(delay(max(retries, 0)) if callable(delay) else delay)
-    if len(delays) > MAX_RETRY_DELAYS:
-        raise ValueError(f"retry_delay_seconds can hold at most {MAX_RETRY_DELAYS} delays, got {len(delays)}")
+    if len(delays) > MAX_RETRY_DELAYS:  # Prefect's words, then ours
+        raise ValueError(f"Can not configure more than {MAX_RETRY_DELAYS} retry delays per task. (got {len(delays)})")
     if any(isinstance(d, bool) or not isinstance(d, (int, float)) or d < 0 for d in delays):
         raise ValueError(f"retry_delay_seconds must be non-negative numbers, got {delays!r}")
     return [float(d) for d in delays]

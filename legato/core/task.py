@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
 from legato.core.code_origin import restore_source_file, source_file
-from legato.core.callables import accepted_parameters, check_callable_and_timeout
+from legato.core.callables import accepted_parameters, check_callable_and_timeout, check_names, check_result_storage
 from legato.core.context import current_engine, task_run_context
 from legato.core.futures import LegatoFuture, LegatoFutureList
 from legato.core.hooks import Hook, call_hook, hook_list
 from legato.core.logs import engine_logger
 from legato.core.mapping import expand_map
 from legato.core.retries import RetryPolicy
-from legato.core.states import State
+from legato.core.states import ManualState, State
 
 R = TypeVar("R")
 
@@ -63,6 +64,8 @@ class Task(Generic[R]):
         runner_options: dict[str, Any] | None = None,
     ) -> None:
         check_callable_and_timeout(fn, timeout_seconds, "@task")
+        check_names(fn, "@task", name, "task_run_name", task_run_name)
+        check_result_storage(result_storage)
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         self.description = description or inspect.getdoc(fn)
@@ -99,11 +102,28 @@ class Task(Generic[R]):
     def _keep_result_options(self, cache_policy: Any, cache_key_fn: Any, cache_expiration: Any, refresh_cache: Any,
                               persist_result: Any, result_storage: Any, result_serializer: Any,
                               result_storage_key: Any) -> None:
-        """The caching and persistence options, read by the result store (:mod:`legato.results`)."""
-        self.cache_policy = cache_policy
+        """The caching and persistence options, read by the result store (:mod:`legato.results`).
+
+        As in Prefect, ``persist_result`` reads True when a caching or
+        storage option asks for persistence, and ``cache_policy`` reads the
+        policy in effect (``DEFAULT`` when none was given); the options as
+        given are kept for the result store and ``with_options``.
+        """
+        self._user_cache_policy = cache_policy
+        self._user_persist_result = persist_result
+        self.__dict__.pop("_effective_cache_policy", None)
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.refresh_cache = refresh_cache
+        caches = cache_policy is not None and getattr(cache_policy, "caches", True)  # NO_CACHE does not
+        if persist_result is None and (caches or cache_key_fn is not None or result_storage_key is not None
+                                       or result_storage is not None or result_serializer is not None):
+            persist_result = True
+        if cache_policy is not None and cache_key_fn is not None:
+            logging.getLogger("legato.tasks").warning(
+                "Both `cache_policy` and `cache_key_fn` are set on task %s. `cache_key_fn` will be used.", self)
+        if persist_result is False and (caches or cache_key_fn is not None):
+            logging.getLogger("legato.tasks").warning("Ignoring `cache_policy` because `persist_result` is False")
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
@@ -115,7 +135,26 @@ class Task(Generic[R]):
             or refresh_cache
         )
 
+    @property
+    def cache_policy(self) -> Any:
+        """The cache policy in effect, as Prefect's attribute reads: ``DEFAULT`` when none was given,
+        ``NO_CACHE`` under ``persist_result=False`` (worked out on first read: it needs the result layer)."""
+        policy = self.__dict__.get("_effective_cache_policy", _UNKNOWN)
+        if policy is _UNKNOWN:
+            from legato.core.contracts import services
+
+            policy = self.__dict__["_effective_cache_policy"] = services().cache_policy_of(self)
+        return policy
+
+    @cache_policy.setter
+    def cache_policy(self, policy: Any) -> None:
+        self._user_cache_policy = policy
+        self.__dict__.pop("_effective_cache_policy", None)
+
     # ------------------------------------------------------------------ options
+
+    #: options whose attribute reads what is in effect; ``with_options`` passes on what was given
+    _GIVEN = {"cache_policy": "_user_cache_policy", "persist_result": "_user_persist_result"}
 
     _OPTIONS = (
         "name", "description", "tags", "retries", "retry_delay_seconds", "retry_jitter_factor",
@@ -129,7 +168,8 @@ class Task(Generic[R]):
         unknown = set(changes) - set(self._OPTIONS)
         if unknown:
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        options = {name: getattr(self, name) for name in self._OPTIONS}
+        given = self._GIVEN
+        options = {name: getattr(self, given.get(name, name)) for name in self._OPTIONS}
         options.update(changes)
         return type(self)(self.fn, **options)
 
@@ -186,7 +226,9 @@ class Task(Generic[R]):
         if self.is_async and _in_event_loop():
             return _await_direct(engine, self, args, kwargs, wait_for, return_state)
         run = engine.call(self, args, kwargs, wait_for)
-        return run.state if return_state else run.state.result()
+        state = run.state
+        # a state the function returned is what a direct call gives back, as in Prefect
+        return state if return_state or type(state) is ManualState else state.result()
 
     def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
                **kwargs: Any) -> Any:
@@ -283,6 +325,7 @@ class Task(Generic[R]):
 
 
 _LAUNCH_CHUNK = 1024
+_UNKNOWN: Any = object()
 
 
 def _resolve_for_map(iterated: list[str], value: Any) -> Any:
@@ -330,7 +373,8 @@ async def _await_direct(engine: Any, task: Task[Any], args: tuple[Any, ...], kwa
     import asyncio
 
     run = await asyncio.to_thread(engine.call, task, args, kwargs, wait_for)
-    return run.state if return_state else run.state.result()
+    state = run.state
+    return state if return_state or type(state) is ManualState else state.result()
 
 
 def _standalone_engine(task: Task[Any]) -> Any:

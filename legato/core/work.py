@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from legato.core.arguments import fill_slots
 from legato.core.context import RunInfo, TaskRunContext, task_run_context
 from legato.core.errors import TaskTimeoutError
+from legato.core.states import State
 
 if TYPE_CHECKING:
     from legato.core.engine import FlowEngine
@@ -27,6 +28,31 @@ if TYPE_CHECKING:
 
 
 _PLAIN_RESULTS = frozenset({int, float, str, bytes, bool, type(None), list, dict, tuple})
+
+
+class StateReturned(Exception):
+    """Carries a State the task function *returned* from the worker to the engine (not an error).
+
+    Prefect makes a returned state the run's final state (``return
+    Failed(message=...)`` fails the run without raising, ``return
+    Completed(data=v)`` completes it with ``v``). The runner that executed
+    the work may be another process or a cluster, where the engine cannot
+    look inside the value without fetching it; raised, the state rides the
+    path every runner already has for exceptions (types kept, pickled where
+    needed), and the engine turns it into the final state
+    (:meth:`legato.core.dispatch.Dispatch._returned_state`). Plain results
+    never meet it.
+    """
+
+    def __init__(self, state: State) -> None:
+        super().__init__(state)
+        self.state = state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.state,))
+
+    def __str__(self) -> str:
+        return f"the task returned {self.state!r}"
 
 
 class Inline:
@@ -99,13 +125,17 @@ class WorkItem:
             if task.on_running:
                 task.run_hooks(task.on_running, self.info, None, "on_running")
             if task.is_async:
-                return _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
-            result = task.fn(*args, **kwargs)
-            if type(result) not in _PLAIN_RESULTS:
+                result = _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
+            else:
+                result = task.fn(*args, **kwargs)
+                if type(result) in _PLAIN_RESULTS:  # the common results pay this one check, nothing more
+                    return result
                 if inspect.isawaitable(result):
-                    return _run_coroutine(result, task.timeout_seconds, self.info.name)
-                if task.is_generator:  # submitted or mapped: its values, collected here, are its result
+                    result = _run_coroutine(result, task.timeout_seconds, self.info.name)
+                elif task.is_generator:  # submitted or mapped: its values, collected here, are its result
                     return _collect(result, task, self.info.name)
+            if isinstance(result, State):
+                raise StateReturned(result)
             return result
         finally:
             task_run_context.reset(token)
@@ -178,4 +208,4 @@ def _run_coroutine(coroutine: Any, timeout: float | None, name: str) -> Any:
         return pool.submit(asyncio.run, bounded()).result()
 
 
-__all__ = ["Inline", "WorkItem", "slot_values"]
+__all__ = ["Inline", "StateReturned", "WorkItem", "slot_values"]

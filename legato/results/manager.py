@@ -245,7 +245,7 @@ class ResultsManager:
     def _build_plan(self, task: Any) -> _Plan:
         from legato.cache_policies import CacheKeyFnPolicy, CachePolicy, NoCache
 
-        policy = getattr(task, "cache_policy", None)
+        policy = getattr(task, "_user_cache_policy", None)  # as given (``cache_policy`` reads the one in effect)
         key_fn = getattr(task, "cache_key_fn", None)
         storage_key = getattr(task, "result_storage_key", None)
         no_cache = isinstance(policy, NoCache)
@@ -253,10 +253,7 @@ class ResultsManager:
             (policy is not None and not no_cache) or key_fn is not None or storage_key is not None
             or getattr(task, "result_storage", None) is not None
             or getattr(task, "result_serializer", None) is not None))
-        if not persist:
-            if (policy is not None and not no_cache) or key_fn is not None:
-                self._warn_once(("no-persist", id(task)), "task %r: persist_result=False turns its cache_policy "
-                                "and cache_key_fn off", _task_name(task))
+        if not persist:  # (a task with persist_result=False and a cache policy warned when it was made)
             return _OFF
         namespaced = True
         if storage_key is not None:

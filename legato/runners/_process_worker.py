@@ -46,7 +46,7 @@ from typing import Any
 from legato.core.tracebacks import trim as trim_traceback
 from legato.core.errors import RunnerError, SerializationError
 from legato.core.batching import BatchWork
-from legato.core.work import WorkItem
+from legato.core.work import StateReturned, WorkItem
 from legato.serializers import Serializer
 
 DONE, FAILED, LOG, BATCH_DONE, READY = 1, 2, 3, 4, 5
@@ -196,7 +196,7 @@ def run_job(message: tuple[Any, ...], tasks: TaskCache, serializer: Serializer, 
         result = work(*values)
         _finish(engines, failed=False)
     except BaseException as error:
-        _finish(engines, failed=True)
+        _finish(engines, failed=not isinstance(error, StateReturned))  # a returned state is no failure
         send(FAILED, job_id, pack_error(error, serializer))
         return
     del values

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.core.errors import SerializationError
+from legato.core.work import StateReturned
 from legato.runners._process_worker import pack_error, unpack_error
 from legato.runners.base import TaskRunner
 from legato.serializers.probe import pickles
@@ -78,6 +79,9 @@ def run_with_engine(work: Any, upstream_values: tuple[Any, ...], runner: TaskRun
         work.engine = engine
     try:
         result = work(*upstream_values)
+    except StateReturned:  # not a failure: the runs it submitted finish as after a return
+        engine.wait_all()
+        raise
     except BaseException:
         engine.cancel_pending("the task that submitted this task failed")
         raise

@@ -138,8 +138,15 @@ class TaskRunner(abc.ABC):
         return event.wait(timeout)
 
     def duplicate(self) -> TaskRunner:
-        """An unstarted runner with the same settings."""
+        """An unstarted runner with the same settings, as Prefect's (which builds a new one from them).
+
+        Settings held in containers (``cluster_kwargs``, ``init_kwargs``) are
+        copied, so changing the duplicate's leaves this runner's as they are.
+        """
         clone = copy.copy(self)
+        for name, value in vars(clone).items():
+            if not name.startswith("_") and isinstance(value, (dict, list, set)):
+                setattr(clone, name, copy.copy(value))
         clone._started = False
         clone._reset()
         return clone

@@ -85,9 +85,9 @@ def test_interrupts_are_never_retried():
     "options, message",
     [
         ({"retries": -1}, "retries must be >= 0"),
-        ({"retries": 2, "retry_delay_seconds": [1] * 51}, "at most 50"),
+        ({"retries": 2, "retry_delay_seconds": [1] * 51}, "Can not configure more than 50 retry delays per task."),
         ({"retries": 1, "retry_delay_seconds": -1}, "retry_delay_seconds must be >= 0"),
-        ({"retries": 1, "retry_jitter_factor": -0.1}, "retry_jitter_factor must be >= 0"),
+        ({"retries": 1, "retry_jitter_factor": -0.1}, "`retry_jitter_factor` must be >= 0."),
         ({"timeout_seconds": -1}, "timeout_seconds must be >= 0"),
     ],
 )
