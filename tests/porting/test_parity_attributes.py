@@ -123,6 +123,7 @@ TASK_SAMPLES = {
     "retry_condition_fn": (lambda t, r, s: True, lambda t, r, s: False), "timeout_seconds": (10.0, 20.0),
     "task_run_name": ("run-{x}", "other-{x}"), "log_prints": (True, False),
     "on_completion": ([_hook], [_hook, _hook]), "on_failure": ([_hook], [_hook, _hook]),
+    "on_commit": ([_hook], [_hook, _hook]), "on_rollback": ([_hook], [_hook, _hook]),
     "on_running": ([_hook], [_hook, _hook]), "cache_policy": (INPUTS, TASK_SOURCE), "cache_key_fn": (_key, None),
     "cache_expiration": (dt.timedelta(hours=1), dt.timedelta(days=1)), "refresh_cache": (True, False),
     "persist_result": (True, False), "result_storage": ("results", "elsewhere"),
