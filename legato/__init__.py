@@ -34,6 +34,7 @@ from legato.core.retries import exponential_backoff
 from legato.core.states import State, StateType
 from legato.core.task import Task, task
 from legato.notifications import notify
+from legato.partitioning import partitions
 from legato.wiring import install as _install_services
 
 _install_services()  # the core's runners, result store, history and progress (see legato.wiring)
@@ -92,6 +93,7 @@ __all__ = [
     "get_run_context",
     "get_run_logger",
     "notify",
+    "partitions",
     "quote",
     "rate_limit",
     "serve",

@@ -18,6 +18,7 @@ working for code that does not know legato::
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
+    ├── PartitionError (RuntimeError)    a mapped Dask partition / Ray object could not be computed
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
         └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
@@ -89,6 +90,10 @@ class MissingDependencyError(LegatoError, ImportError):
     """An optional package that a feature needs is not installed."""
 
 
+class PartitionError(LegatoError, RuntimeError):
+    """An input the backend computes (a Dask partition, a Ray object) failed; the message names it."""
+
+
 class RunnerError(LegatoError, RuntimeError):
     """A task runner failed, as opposed to the task it was running."""
 
@@ -125,6 +130,7 @@ __all__ = [
     "MappingMissingIterable",
     "MissingDependencyError",
     "ParameterTypeError",
+    "PartitionError",
     "RunnerError",
     "SerializationError",
     "TaskTimeoutError",
