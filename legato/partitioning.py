@@ -249,6 +249,37 @@ def to_dask_bag(futures: Iterable[Any]) -> Any:
     return db.from_delayed(_parts(futures))
 
 
+def compute(*collections: Any, **options: Any) -> Any:
+    """``dask.compute`` on the cluster of the current flow's Dask runner (where the mapped results are).
+
+    A collection from :func:`to_dask_dataframe` on the Dask runner is made of
+    Dask futures of the runner's client, which is not the process's default
+    client (see :mod:`legato.runners.dask`), so a bare ``.compute()`` would
+    look for them on the local scheduler. Inside a flow on the Dask runner
+    this computes on the runner's client; elsewhere it is plain
+    ``dask.compute`` (give ``scheduler=client`` yourself). One collection
+    gives its value, several a tuple, as ``dask.compute`` does.
+    """
+    import dask
+
+    if "scheduler" not in options:
+        client = _flow_dask_client()
+        if client is not None:
+            options["scheduler"] = client
+    values = dask.compute(*collections, **options)
+    return values[0] if len(collections) == 1 else values
+
+
+def _flow_dask_client() -> Any:
+    from legato.core.context import flow_run_context
+
+    engine = getattr(flow_run_context.get(), "engine", None)
+    runner = getattr(engine, "runner", None)
+    if runner is None or getattr(runner, "name", None) != "dask" or not runner.started:
+        return None
+    return runner.client
+
+
 def _parts(futures: Iterable[Any]) -> list[Any]:
     """Each future's result as a Dask ``Future`` (where it lives on the cluster) or a ``Delayed`` of its value."""
     import dask
@@ -279,7 +310,8 @@ def _element(batch: Any, index: int) -> Any:
 #: ``legato.partitions.to_dask_dataframe(...)`` reads as the way back from ``legato.partitions(ddf)``
 partitions.to_dask_dataframe = to_dask_dataframe  # type: ignore[attr-defined]
 partitions.to_dask_bag = to_dask_bag  # type: ignore[attr-defined]
+partitions.compute = compute  # type: ignore[attr-defined]
 
 
-__all__ = ["adopt_value", "backends_loaded", "compute_locally", "lazy_kind", "partitions", "to_dask_bag",
+__all__ = ["adopt_value", "backends_loaded", "compute", "compute_locally", "lazy_kind", "partitions", "to_dask_bag",
            "to_dask_dataframe"]
