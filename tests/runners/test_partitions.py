@@ -54,6 +54,8 @@ def count_items(items: Any) -> int:
 
 
 def make_tracked_partition(log: str, size: int) -> Tracked:
+    with open(log + ".made", "a") as file:  # where the partition was computed
+        file.write(f"{os.getpid()}\n")
     return Tracked(log, size)
 
 
@@ -156,12 +158,15 @@ def test_dask_partitions_never_reach_the_flow_process(runner: TaskRunner, tmp_pa
 
     def body() -> list[int]:
         futures = measure.map(parts)
-        assert all(f.task_run.runner_future.summary is None for f in futures.wait() or futures)  # not batched
+        futures.wait()
+        assert all(f.task_run.runner_future.summary is None for f in futures)  # one Dask task each, never batched
         return futures.result()
 
     assert _run(runner, body) == [100_000] * 6
-    pids = set(log.read_text().split()) if log.exists() else set()
-    assert str(os.getpid()) not in pids  # computed on a worker, measured there (or moved worker to worker)
+    made = set(Path(f"{log}.made").read_text().split())
+    unpickled = set(log.read_text().split()) if log.exists() else set()
+    assert made and str(os.getpid()) not in made  # computed on the workers...
+    assert str(os.getpid()) not in unpickled  # ...and measured there (or moved worker to worker), never fetched
 
 
 @pytest.mark.parametrize("runner", ["ray"], indirect=True)
@@ -250,3 +255,25 @@ def test_to_dask_bag_wraps_the_runs_dask_futures(runner: TaskRunner) -> None:
         return sorted(legato.partitions.compute(result))
 
     assert _run(runner, body) == [1, 2, 3, 4, 5, 6]
+
+
+# ---------------------------------------------------------------------- examples/partitions_parquet.py
+
+
+def test_the_parquet_example_runs_on_the_session_cluster(dask_address: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example as written, but on the session's cluster rather than a LocalCluster of its own (seconds)."""
+    pytest.importorskip("pyarrow")
+    import importlib.util
+
+    from legato.runners.dask import DaskTaskRunner
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "partitions_parquet.py"
+    spec = importlib.util.spec_from_file_location("partitions_parquet_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.setattr(example, "parquet_report",
+                        example.parquet_report.with_options(task_runner=DaskTaskRunner(address=dask_address)))
+    report = example.main()
+    assert report["partitions"] == 4 and report["rows"] == 4000
