@@ -38,6 +38,7 @@ member                   the engine uses it to                      default
 ``abort``                stop timed-out or cancelled work           ``future.cancel()``
 ``wait``                 block a thread without holding a worker    ``event.wait``
 ``adopt``                take Dask partitions / Ray refs as inputs  compute them here
+``prefetch``             fetch a list of results in one round trip  nothing
 =======================  =========================================  ==================
 """
 
@@ -143,6 +144,13 @@ class TaskRunner(abc.ABC):
         waiting task does not hold a worker slot.
         """
         return event.wait(timeout)
+
+    def prefetch(self, futures: Sequence[RunnerFuture]) -> None:
+        """Fetch the values of finished futures in one go before ``result()`` asks for each (a hint).
+
+        Called by ``LegatoFutureList.result()`` on runners that do not share
+        the flow's memory; by default nothing: each value comes when asked.
+        """
 
     def adopt(self, value: Any) -> Any:
         """``value`` with the backends' lazy inputs in it (Dask partitions, Ray refs) replaced.

@@ -380,6 +380,20 @@ class DaskTaskRunner(TaskRunner):
             return None
         return results.worker_records(work.task, work.info.id)
 
+    def prefetch(self, futures: Sequence[RunnerFuture]) -> None:
+        """One ``client.gather`` for the finished results of a future list (``xs.result()`` of a map)."""
+        wanted = [f for f in futures if isinstance(f, DaskTaskFuture) and f.summary is None and f._value is _UNSET
+                  and f.dask_future.status == "finished"]
+        if len(wanted) < 2:
+            return
+        try:
+            values = self.client.gather([f.dask_future for f in wanted])
+        except Exception as error:  # lost meanwhile: each is fetched (and fails) on its own
+            logger.debug("prefetching %d Dask results: %s", len(wanted), error)
+            return
+        for future, value in zip(wanted, values):
+            future._value = value
+
     def batch_outcomes(self, future: DaskTaskFuture) -> Summary:
         """How each element of a batch ended, without fetching the values (see :mod:`legato.runners._remote`)."""
         if future.summary is None:
