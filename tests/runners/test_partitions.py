@@ -215,6 +215,23 @@ def test_a_partition_that_fails_on_dask_fails_its_run_naming_it(runner: TaskRunn
     assert isinstance(error.__cause__, ZeroDivisionError)
 
 
+@pytest.mark.parametrize("runner", ["ray"], indirect=True)
+def test_a_ray_object_that_fails_fails_its_run_naming_it(runner: TaskRunner) -> None:
+    import ray
+
+    refs = [ray.put(np.arange(3)), ray.remote(broken_partition).remote(2)]
+
+    def body() -> list[Any]:
+        states = block_sum.map(refs, return_state=True)
+        return [(s.type.value, s.result(raise_on_failure=False)) for s in states]
+
+    outcomes = _run(runner, body)
+    assert outcomes[0] == ("COMPLETED", 3.0)
+    kind, error = outcomes[1]
+    assert kind == "FAILED" and isinstance(error, PartitionError)
+    assert "partition 1" in str(error) and "partition 2 is broken" in str(error)
+
+
 @pytest.mark.parametrize("runner", ["threads", "processes"], indirect=True)
 def test_a_partition_that_fails_locally_fails_the_map_naming_it(runner: TaskRunner) -> None:
     parts = [dask.delayed(broken_partition)(i) for i in range(4)]
