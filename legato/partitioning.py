@@ -198,6 +198,11 @@ def _first_failure(values: list[Any], names: list[str], compute: Callable[[Any],
 _LOCAL: dict[str, Handler] = {"dask": compute_locally, "dask-future": _gather_dask_futures, "ray": _get_ray}
 
 
+def compute_locally_by_kind(kind: str, values: list[Any], names: list[str]) -> list[Any]:
+    """The values of lazy values of one kind, fetched or computed in this process (the default handlers)."""
+    return _LOCAL[kind](values, names)
+
+
 # ---------------------------------------------------------------------- the public helpers
 
 
@@ -313,5 +318,5 @@ partitions.to_dask_bag = to_dask_bag  # type: ignore[attr-defined]
 partitions.compute = compute  # type: ignore[attr-defined]
 
 
-__all__ = ["adopt_value", "backends_loaded", "compute", "compute_locally", "lazy_kind", "partitions", "to_dask_bag",
+__all__ = ["adopt_value", "backends_loaded", "compute", "compute_locally", "compute_locally_by_kind", "lazy_kind", "partitions", "to_dask_bag",
            "to_dask_dataframe"]

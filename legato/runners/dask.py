@@ -311,7 +311,24 @@ class DaskTaskRunner(TaskRunner):
 
     def _adopters(self) -> dict[str, Any]:
         """Dask partitions are computed on the cluster, and stay there (see :mod:`legato.partitioning`)."""
-        return {"dask": self._compute_on_cluster, "dask-future": self._adopt_futures}
+        return {"dask": self._compute_on_cluster, "dask-future": self._adopt_own_futures}
+
+    def _adopt_own_futures(self, futures: list[Any], names: list[str]) -> list[Any]:
+        """Dask futures of this runner's client stay on the cluster; another client's are fetched (Dask
+        does not let one client's futures be the arguments of another's tasks)."""
+        from legato.partitioning import compute_locally_by_kind
+
+        client = self.client
+        own = [i for i, future in enumerate(futures) if getattr(future, "client", None) is client]
+        other = [i for i in range(len(futures)) if i not in set(own)]
+        answers: list[Any] = [None] * len(futures)
+        for i, adopted in zip(own, self._adopt_futures([futures[i] for i in own], [names[i] for i in own])):
+            answers[i] = adopted
+        if other:
+            values = compute_locally_by_kind("dask-future", [futures[i] for i in other], [names[i] for i in other])
+            for i, value in zip(other, values):
+                answers[i] = value
+        return answers
 
     def _compute_on_cluster(self, values: list[Any], names: list[str]) -> list[Any]:
         """``client.compute`` of the partitions, in one call; each becomes an adopted upstream of its runs."""

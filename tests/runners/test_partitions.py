@@ -140,6 +140,19 @@ def test_submit_takes_a_partition_as_an_argument(runner: TaskRunner) -> None:
     assert _run(runner, body) == 10.0
 
 
+@pytest.mark.parametrize("runner", ["threads", "dask"], indirect=True)
+def test_dask_futures_of_another_client_are_fetched_and_passed(runner: TaskRunner, dask_address: str) -> None:
+    from distributed import Client
+
+    with Client(dask_address, set_as_default=False) as client:
+        futures = [client.scatter(np.arange(n)) for n in (2, 3)]
+
+        def body() -> list[float]:
+            return block_sum.map(futures).result()
+
+        assert _run(runner, body) == [1.0, 3.0]
+
+
 def test_partitions_takes_only_dask_collections() -> None:
     arr = da.arange(4, chunks=2)
     assert len(legato.partitions(arr)) == 2
