@@ -307,3 +307,25 @@ def test_the_parquet_example_runs_on_the_session_cluster(dask_address: str, tmp_
                         example.parquet_report.with_options(task_runner=DaskTaskRunner(address=dask_address)))
     report = example.main()
     assert report["partitions"] == 4 and report["rows"] == 4000
+
+
+@pytest.mark.parametrize("runner", ["dask"], indirect=True)
+def test_a_future_lists_result_fetches_the_values_in_one_gather(runner: TaskRunner) -> None:
+    arr = da.arange(8, chunks=2)
+
+    def body() -> tuple[list[float], list[bool]]:
+        futures = block_sum.map(arr.to_delayed().ravel())
+        futures.wait()
+        fetched_before = [f.task_run.runner_future._value is not _unset() for f in futures]
+        values = futures.result()
+        assert not any(fetched_before)
+        return values, [f.task_run.runner_future._value is not _unset() for f in futures]
+
+    values, fetched = _run(runner, body)
+    assert values == [1.0, 5.0, 9.0, 13.0] and all(fetched)
+
+
+def _unset() -> Any:
+    from legato.runners.dask import _UNSET
+
+    return _UNSET
