@@ -35,9 +35,11 @@ from legato.core.states import State, StateType
 from legato.core.task import Task, task
 from legato.notifications import notify
 from legato.partitioning import partitions
+from legato.unavailable import install as _install_refusals
 from legato.wiring import install as _install_services
 
 _install_services()  # the core's runners, result store, history and progress (see legato.wiring)
+_install_refusals()  # Prefect's server-only modules answer with what to use instead (legato.unavailable)
 
 __version__ = "0.1.0"
 
@@ -52,18 +54,27 @@ def serve(*deployments: _typing.Any, **options: _typing.Any) -> None:
     _serve(*deployments, **options)
 
 
-def concurrency(names: _typing.Any, occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False) -> _typing.Any:
-    """``with concurrency("warehouse"):`` holds slots of a limit shared by every process on this home."""
-    from legato.scheduling.limits import concurrency as _concurrency
-
-    return _concurrency(names, occupy=occupy, timeout_seconds=timeout_seconds, strict=strict)
-
-
 def rate_limit(names: _typing.Any, occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False) -> None:
     """Wait until a ``per_second`` limit lets ``occupy`` more calls through."""
     from legato.scheduling.limits import rate_limit as _rate_limit
 
     _rate_limit(names, occupy=occupy, timeout_seconds=timeout_seconds, strict=strict)
+
+
+def __getattr__(name: str) -> _typing.Any:
+    from legato import unavailable
+
+    if name in unavailable.NAMES:
+        unavailable.refuse(f"prefect.{name}", unavailable.NAMES[name])
+    if name == "concurrency":  # the package, callable: legato.concurrency(...) and legato.concurrency.sync
+        import importlib
+
+        return importlib.import_module("legato.concurrency")
+    raise AttributeError(f"module 'legato' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "concurrency"})
 
 
 __all__ = [

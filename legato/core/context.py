@@ -77,6 +77,8 @@ task_run_context: contextvars.ContextVar[TaskRunContext | None] = contextvars.Co
 scheduled_window: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
     "legato_scheduled_window", default=None
 )
+#: what task runs created here belong to (a transaction, :mod:`legato.transactions`); see contracts.RunScope
+run_scope: contextvars.ContextVar[Any] = contextvars.ContextVar("legato_run_scope", default=None)
 _tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("legato_tags", default=frozenset())
 _runner_options: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("legato_runner_options", default={})
 

@@ -110,6 +110,23 @@ class RunObserver:
         """The flow run is over: release what the observer holds (a display, a handle)."""
 
 
+class RunScope(Protocol):
+    """What task runs created inside a block belong to (a transaction): the context variable ``run_scope``.
+
+    The engine reads ``run_scope`` once per task run it creates; a run
+    created under a scope is told to it, in the flow's process, whatever the
+    runner: when it is created, when its completed result would be persisted
+    (the scope may keep the write for later), and when it settles (before
+    anyone waiting for the run is woken).
+    """
+
+    def run_created(self, run: Any) -> None: ...
+    def defer_store(self, run: Any, write: Callable[[], None]) -> bool:
+        """Take ``write`` (persisting the run's result) to call later; False: the engine writes now."""
+        ...
+    def run_settled(self, run: Any, state: Any) -> None: ...
+
+
 def observer_hooks(observers: Sequence[Any], name: str) -> tuple[Callable[..., None], ...]:
     """The bound ``name`` methods of the observers that override it."""
     default = getattr(RunObserver, name)
@@ -152,6 +169,6 @@ def services() -> Services:
 
 
 __all__ = [
-    "ResultStore", "RunObserver", "Runner", "RunnerFuture", "Services", "StartReportingFuture",
+    "ResultStore", "RunObserver", "RunScope", "Runner", "RunnerFuture", "Services", "StartReportingFuture",
     "install", "observer_hooks", "services",
 ]

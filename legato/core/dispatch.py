@@ -57,6 +57,7 @@ class Dispatch:
     _lock: Any
     _open_results: Any
     _cache_tasks: dict[Any, bool]
+    _scoped: dict[Any, Any]
     _on_started: tuple[Callable[..., None], ...]
     _settle_all: Callable[..., None]
 
@@ -192,12 +193,18 @@ class Dispatch:
         """
         state = S.Completed(data)
         if run.cache_parameters is not None and self.results is not None:
-            try:
-                self.results.store(run.task, run.info(), run.cache_parameters, state.result())
-            except Exception:
-                self.logger.warning("could not persist the result of task run %r", run.name, exc_info=True)
+            write = functools.partial(self._store, run, run.info(), run.cache_parameters, state)
+            scope = self._scoped.get(run) if self._scoped else None
+            if scope is None or not scope.defer_store(run, write):  # a transaction writes it on commit
+                write()
             run.cache_parameters = None
         return state
+
+    def _store(self, run: TaskRun, info: Any, parameters: dict[str, Any], state: S.State) -> None:
+        try:
+            self.results.store(run.task, info, parameters, state.result())
+        except Exception:
+            self.logger.warning("could not persist the result of task run %r", run.name, exc_info=True)
 
     def _check_upstream(self, source: Any, allow_failure: bool) -> Any:
         state = source if isinstance(source, S.State) else source.state

@@ -40,7 +40,7 @@ from legato.core import states as S
 from legato.core.arguments import Upstream, extract_upstreams
 from legato.core.batching import Backlog
 from legato.core.clock import Clock, current_clock
-from legato.core.context import current_runner_options, current_tags
+from legato.core.context import current_runner_options, current_tags, run_scope
 from legato.core.contracts import ResultStore, Runner, RunObserver, observer_hooks
 from legato.core.direct import DirectCalls
 from legato.core.dispatch import Dispatch
@@ -107,6 +107,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         self._waits: dict[TaskRun, TaskRun] = {}
         #: direct calls whose own handling failed, with the error, until settled (see DirectCalls.call)
         self._orphans: list[tuple[TaskRun, BaseException]] = []
+        #: runs created inside a run scope (a transaction), until they settle: see contracts.RunScope
+        self._scoped: dict[TaskRun, Any] = {}
 
     # ------------------------------------------------------------------ building the graph
 
@@ -161,6 +163,10 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         if self._on_created:
             for created in self._on_created:
                 created(run)
+        scope = run_scope.get()
+        if scope is not None:
+            self._scoped[run] = scope
+            scope.run_created(run)
         return run
 
     def record_edges(self, run: TaskRun, upstream_ids: Sequence[str]) -> None:
@@ -246,6 +252,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
         """
         done = 0
         try:
+            if self._scoped:  # before waking anyone: a failed run rolls its transaction back first
+                self._tell_scopes(settled)
             for observe in self._on_settled:  # their states are final: the history may build their rows now
                 try:
                     observe(settled)
@@ -266,6 +274,15 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls):
                 self._unfinished -= len(settled)
                 if self._unfinished == 0:
                     self._all_done.set()
+
+    def _tell_scopes(self, settled: list[TaskRun]) -> None:
+        for run in settled:
+            scope = self._scoped.pop(run, None)
+            if scope is not None:
+                try:
+                    scope.run_settled(run, run.last_state)
+                except Exception:
+                    self.logger.warning("the run scope of task run %r failed", run.name, exc_info=True)
 
     def _after_settle(self, run: TaskRun, state: S.State, callbacks: list[Callable[[TaskRun], None]] | None) -> None:
         task = run.task

@@ -19,6 +19,8 @@ working for code that does not know legato::
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
     ├── PartitionError (RuntimeError)    a mapped Dask partition / Ray object could not be computed
+    ├── UnavailableFeature (ImportError) a Prefect feature that needs Prefect's server
+    ├── ConfigurationError (ValueError)  settings that cannot work together (SERIALIZABLE without a lock manager)
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
         └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
@@ -82,6 +84,10 @@ class CrashedRun(LegatoError):
     """The run was ended by something other than its own code failing."""
 
 
+class ConfigurationError(LegatoError, ValueError):
+    """Options that cannot work together, e.g. a SERIALIZABLE transaction on a store without a lock manager."""
+
+
 class SerializationError(LegatoError, TypeError):
     """An object could not be serialized or deserialized."""
 
@@ -92,6 +98,13 @@ class MissingDependencyError(LegatoError, ImportError):
 
 class PartitionError(LegatoError, RuntimeError):
     """An input the backend computes (a Dask partition, a Ray object) failed; the message names it."""
+
+
+class UnavailableFeature(LegatoError, ImportError):
+    """A Prefect name that legato deliberately does not provide (it needs Prefect's API server).
+
+    The message says what legato offers instead; see :mod:`legato.unavailable`.
+    """
 
 
 class RunnerError(LegatoError, RuntimeError):
@@ -121,6 +134,7 @@ def format_error(error: BaseException | None) -> str | None:
 
 __all__ = [
     "CancelledRun",
+    "ConfigurationError",
     "CrashedRun",
     "DependencyCycleError",
     "FlowTimeoutError",
@@ -134,6 +148,7 @@ __all__ = [
     "RunnerError",
     "SerializationError",
     "TaskTimeoutError",
+    "UnavailableFeature",
     "UnfinishedRun",
     "UpstreamNotReady",
     "WorkerCrashedError",

@@ -44,7 +44,7 @@ from legato import config
 from legato.core.clock import current_clock
 from legato.core.contracts import services
 from legato.core.engine import FlowEngine
-from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError, format_error
+from legato.core.errors import CancelledRun, FlowTimeoutError, ParameterTypeError, UnavailableFeature, format_error
 from legato.core.graph import is_upstream
 from legato.core.futures import LegatoFuture
 from legato.core.hooks import call_hook, hook_list
@@ -178,6 +178,21 @@ class Flow(Generic[R]):
     def serve(self, name: str | None = None, **options: Any) -> None:
         """Run this flow on a schedule until SIGINT/SIGTERM (see :mod:`legato.scheduling`)."""
         self.to_deployment(name, **options).serve()
+
+    def deploy(self, *args: Any, **kwargs: Any) -> Any:
+        """Prefect's deployment to a work pool through its API: legato has neither, so this says what to use."""
+        raise UnavailableFeature(
+            "Flow.deploy is not available in legato: there are no work pools to deploy to; schedule the flow "
+            "with flow.serve(...) or legato.serve(flow.to_deployment(...))"
+        )
+
+    @classmethod
+    def from_source(cls, *args: Any, **kwargs: Any) -> Any:
+        """Prefect's loading of a flow from remote storage for its workers: legato runs flows from your checkout."""
+        raise UnavailableFeature(
+            "Flow.from_source is not available in legato: import the flow from your checkout, or run it "
+            "with `legato run path/to/file.py:flow`"
+        )
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"

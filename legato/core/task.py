@@ -52,6 +52,7 @@ class Task(Generic[R]):
         log_prints: bool | None = None,
         on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
         on_running: list[Hook] | None = None,
+        on_commit: list[Hook] | None = None, on_rollback: list[Hook] | None = None,
         cache_policy: Any = None,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: Any = None,
@@ -77,6 +78,9 @@ class Task(Generic[R]):
         self.on_completion = hook_list(on_completion, "on_completion")
         self.on_failure = hook_list(on_failure, "on_failure")
         self.on_running = hook_list(on_running, "on_running")
+        #: called with the task run's transaction when it commits or rolls back (legato.transactions)
+        self.on_commit = hook_list(on_commit, "on_commit")
+        self.on_rollback = hook_list(on_rollback, "on_rollback")
         self._keep_result_options(cache_policy, cache_key_fn, cache_expiration, refresh_cache, persist_result,
                                   result_storage, result_serializer, result_storage_key)
         self.runner_options = dict(runner_options or {})
@@ -112,7 +116,7 @@ class Task(Generic[R]):
     _OPTIONS = (
         "name", "description", "tags", "retries", "retry_delay_seconds", "retry_jitter_factor",
         "retry_condition_fn", "timeout_seconds", "task_run_name", "log_prints", "on_completion",
-        "on_failure", "on_running", "cache_policy", "cache_key_fn", "cache_expiration", "refresh_cache",
+        "on_failure", "on_running", "on_commit", "on_rollback", "cache_policy", "cache_key_fn", "cache_expiration", "refresh_cache",
         "persist_result", "result_storage", "result_serializer", "result_storage_key", "runner_options",
     )
 

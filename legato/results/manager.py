@@ -72,6 +72,8 @@ REFRESH_ENV = "LEGATO_REFRESH_CACHE"
 DEFAULT_SERIALIZER = TASK_SERIALIZER
 
 _MISS: tuple[bool, Any] = (False, None)
+#: ids of task runs inside a transaction: their records are written when it commits, never by a worker
+deferred_runs: set[str] = set()
 _build_lock = threading.Lock()
 
 
@@ -201,7 +203,7 @@ class ResultsManager:
         """
         try:
             plan = self._plan(task)
-            if not plan.persist or plan.refresh or plan.serializer is None:
+            if not plan.persist or plan.refresh or plan.serializer is None or run_id in deferred_runs:
                 return None
             with self._lock:
                 locations = self._pending.get(run_id)

@@ -20,6 +20,7 @@ option, results go to :func:`default_root`, ``$LEGATO_HOME/results``.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import tempfile
@@ -36,6 +37,15 @@ _ATOMIC_PUT = frozenset({"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfs
 
 class ResultStorage(ABC):
     """Bytes by key. Implementations must be safe to share between threads."""
+
+    #: locks keys for SERIALIZABLE transactions (:mod:`legato.locking`); set with :meth:`with_options`
+    lock_manager: Any = None
+
+    def with_options(self, *, lock_manager: Any = None) -> ResultStorage:
+        """A copy of this storage (same location) with a lock manager, as Prefect's ``ResultStore(lock_manager=...)``."""
+        clone = copy.copy(self)
+        clone.lock_manager = lock_manager
+        return clone
 
     @abstractmethod
     def read(self, key: str) -> bytes | None:

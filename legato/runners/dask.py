@@ -122,6 +122,7 @@ from legato.runners._remote import (
     unpack_summary,
 )
 from legato.runners.base import RunnerFuture, TaskRunner, WorkItem
+from legato.runners.dask_client import get_async_dask_client, get_dask_client
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -791,4 +792,4 @@ def _in_worker_task() -> bool:
     return getattr(thread_state, "start_time", None) is not None and getattr(thread_state, "key", None) is not None
 
 
-__all__ = ["DaskTaskFuture", "DaskTaskRunner"]
+__all__ = ["DaskTaskFuture", "DaskTaskRunner", "get_async_dask_client", "get_dask_client"]

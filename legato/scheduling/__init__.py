@@ -6,7 +6,7 @@
 * :mod:`.policies`: catch-up and overlap decisions, claiming windows.
 * :mod:`.server`: the serving loop behind ``flow.serve`` and ``legato.serve``.
 * :mod:`.backfills`: running every window of a span once.
-* :mod:`.limits`: ``concurrency``, ``rate_limit`` and tag limits.
+* :mod:`.limits`: slots, rates and tag limits (``concurrency`` is :mod:`legato.concurrency.sync`).
 
 Importing this package imports neither ``cronsim`` nor ``dateutil``; they are
 needed when a cron or rrule schedule is built (``pip install 'legato[schedules]'``).
@@ -27,7 +27,7 @@ _LAZY = {
     "SystemClock": "legato.scheduling.clock",
     "Clock": "legato.scheduling.clock",
     "backfill": "legato.scheduling.backfills",
-    "concurrency": "legato.scheduling.limits",
+    "concurrency": "legato.concurrency.sync",
     "rate_limit": "legato.scheduling.limits",
 }
 

@@ -8,9 +8,9 @@ thread while held. A lease whose holder process is gone (SIGKILL included)
 or whose expiry passed is dropped by the next acquirer, so a dead holder
 never keeps a slot.
 
-* ``with concurrency("warehouse", occupy=1, timeout_seconds=None):`` waits
-  for ``occupy`` slots of each named limit (all or none), holds them for the
-  block.
+* :func:`acquire` / :func:`release` take and give back ``occupy`` slots of
+  each named limit (all or none); ``with legato.concurrency("warehouse"):``
+  (:mod:`legato.concurrency.sync`, Prefect's path) holds them for a block.
 * ``rate_limit("api")`` waits for the next free moment of a ``per_second``
   limit (a smooth rate, no burst) and returns.
 * A limit named ``tag:NAME`` bounds task runs tagged ``NAME``: the task's
@@ -29,8 +29,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,38 +113,31 @@ def list_limits() -> list[LimitInfo]:
 # -- concurrency -----------------------------------------------------------------------
 
 
-@contextmanager
-def concurrency(
-    names: str | Iterable[str],
-    occupy: int = 1,
-    timeout_seconds: float | None = None,
-    strict: bool = False,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-) -> Iterator[None]:
-    """Hold ``occupy`` slots of each named limit for the block, waiting for them if needed."""
-    ids = acquire(_names(names), occupy, timeout_seconds, strict, lease_seconds)
-    try:
-        yield
-    finally:
-        release(ids)
-
-
 def acquire(
     names: list[str], occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS, max_tries: int | None = None,
 ) -> list[str]:  # fmt: skip
-    """Take the slots (all or none); return the lease ids to :func:`release`."""
+    """Take the slots (all or none), waiting for them; return the lease ids to :func:`release`.
+
+    ``with legato.concurrency(...)`` (:mod:`legato.concurrency.sync`) is the
+    block form. Gives up with :class:`ConcurrencySlotTimeout` after
+    ``timeout_seconds`` or ``max_tries`` attempts, whichever comes first.
+    """
     if occupy < 1:
         raise ValueError(f"occupy must be >= 1, got {occupy}")
     store = _store()
     holder = current_holder()
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     delay = 0.005
+    tries = 0
     while True:
         result = store.write(lambda c: _try_acquire(c, names, occupy, strict, holder, lease_seconds))
         if result is not None:
             _renewer.hold(result, lease_seconds)
             return result
+        tries += 1
+        if max_tries is not None and tries >= max_tries:
+            raise ConcurrencySlotTimeout(f"no {occupy} free slot(s) of {', '.join(names)} after {tries} tries")
         if deadline is not None and time.monotonic() >= deadline:
             raise ConcurrencySlotTimeout(
                 f"no {occupy} free slot(s) of {', '.join(names)} within {timeout_seconds} s"
@@ -257,7 +249,7 @@ def rate_limit(
     names: str | Iterable[str], occupy: int = 1, timeout_seconds: float | None = None, strict: bool = False
 ) -> None:
     """Wait until each named ``per_second`` limit lets ``occupy`` more through."""
-    wait = _store().write(lambda c: _reserve(c, _names(names), occupy, timeout_seconds, strict))
+    wait = _store().write(lambda c: _reserve(c, limit_names(names), occupy, timeout_seconds, strict))
     if wait > 0:
         time.sleep(wait)
 
@@ -325,7 +317,7 @@ def acquire_tag_slots(tags: Iterable[str]) -> list[str] | None:
     return acquire(names)
 
 
-def _names(names: str | Iterable[str]) -> list[str]:
+def limit_names(names: str | Iterable[str]) -> list[str]:
     found = [names] if isinstance(names, str) else list(names)
     if not found:
         raise ValueError("give at least one limit name")
@@ -333,6 +325,6 @@ def _names(names: str | Iterable[str]) -> list[str]:
 
 
 __all__ = [
-    "LimitInfo", "acquire", "acquire_tag_slots", "concurrency", "list_limits", "rate_limit", "release",
+    "LimitInfo", "acquire", "acquire_tag_slots", "limit_names", "list_limits", "rate_limit", "release",
     "remove_limit", "set_limit",
 ]
