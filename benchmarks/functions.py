@@ -8,6 +8,7 @@ backend.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def noop(x: int) -> int:
@@ -30,3 +31,8 @@ def total_of(*values: int) -> int:
 def nap(x: int, seconds: float) -> int:
     time.sleep(seconds)
     return x
+
+
+def block_index(block: "Any", start: int, size: int) -> int:
+    """Which block of ``da.arange(start, start + n * size, chunks=size)`` this is (reads the whole block)."""
+    return (int(block.max()) - start) // size

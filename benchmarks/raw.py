@@ -20,7 +20,8 @@ class          how
 
 Two more raw sides for the no-op map only, the fastest plain ways to map:
 ``ProcessPoolExecutor.map(chunksize=...)`` (:class:`ChunkedProcessMap`) and
-``client.map`` (:class:`DaskMap`).
+``client.map`` (:class:`DaskMap`, also the raw side of ``partition_map``:
+``client.compute`` of the blocks, then ``client.map`` over their futures).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.functions import inc, nap, noop, total, total_of
-from benchmarks.settings import SLEEP_SECONDS
+from benchmarks.functions import block_index, inc, nap, noop, total, total_of
+from benchmarks.settings import PARTITION_ELEMENTS, SLEEP_SECONDS
 
 
 class Loop:
@@ -190,6 +191,15 @@ class DaskMap:
 
     def noop_map(self, n: int) -> list[int]:
         return self.client.gather(self.client.map(noop, range(n), pure=False))
+
+    def partition_map(self, n: int) -> list[int]:
+        """``client.compute`` of the blocks, then ``client.map`` over their futures (legato's partition map)."""
+        from benchmarks.workloads import fresh_array
+
+        arr, start = fresh_array(n)
+        blocks = self.client.compute(arr.to_delayed().ravel().tolist())
+        return self.client.gather(self.client.map(block_index, blocks, start=start, size=PARTITION_ELEMENTS,
+                                                  pure=False))
 
 
 class Ray:

@@ -19,6 +19,9 @@ WORKERS = {"sync": 1, "threads": 4, "processes": 2, "dask": 2, "ray": 2}
 
 SLEEP_SECONDS = 0.01
 
+#: elements (int64) per block of the ``partition_map`` workload: 4 MB blocks, so where they go matters
+PARTITION_ELEMENTS = 500_000
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -37,6 +40,7 @@ class Plan:
     history_size: int = 10_000
     history_repeat: int = 5  # fresh processes
     history_rounds: int = 4  # on/off pairs of flows in each
+    partitions: int = 16  # blocks of a Dask array mapped over (partition_map, Dask runner only)
 
     def repeat_for(self, n: int) -> int:
         """Runs of a measurement of ``n`` tasks: very large ones run once."""
@@ -68,8 +72,14 @@ CHAIN = Target(">= 0.5x raw (within 2x)", operator.ge, 0.5)
 TWICE_RAW = Target(">= 2.0x raw submit", operator.ge, 2.0)
 
 
+#: mapping over the partitions of a Dask array: wall time within 1.2x of ``client.map`` over their futures
+PARTITIONS = Target(">= 0.83x raw (within 1.2x)", operator.ge, 1 / 1.2)
+
+
 def throughput_target(runner: str, workload: str, raw_method: str) -> Target | None:
     """The target for legato/raw of one workload, or None (the sync runner has none: its raw side is plain calls)."""
+    if workload == "partition_map":
+        return PARTITIONS if runner == "dask" else None
     if workload == "chain" and runner != "sync":
         return CHAIN
     if workload != "noop_map":

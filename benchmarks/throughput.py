@@ -25,7 +25,9 @@ from benchmarks.measure import Measurement, TimedOut, peak_rss, reset_peak_rss, 
 from benchmarks.settings import SLEEP_SECONDS, Plan
 
 UNITS = {"noop_map": "tasks/s", "chain": "links/s", "fan": "tasks/s", "sleep_map": "concurrency",
-         "one_task": "flows/s"}
+         "one_task": "flows/s", "partition_map": "partitions/s"}
+#: workloads only some runners run (the others skip them)
+ONLY_ON = {"partition_map": ("dask",)}
 WORKLOADS = tuple(UNITS)
 
 
@@ -62,7 +64,7 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
     result = RunnerResult(runner, available=True, workers=backend.workers)
     try:
         for workload, n in _jobs(plan, sizes):
-            if workload not in workloads:
+            if workload not in workloads or runner not in ONLY_ON.get(workload, (runner,)):
                 continue
             try:
                 result.measurements += _measure(backend, workload, n, plan.repeat_for(n))
@@ -101,6 +103,7 @@ def _jobs(plan: Plan, sizes: Collection[int]) -> Iterator[tuple[str, int]]:
     yield "fan", plan.fan_size
     yield "sleep_map", plan.sleep_tasks
     yield "one_task", plan.one_task_flows
+    yield "partition_map", plan.partitions
 
 
 def _warm_up(backend: Any) -> None:

@@ -34,6 +34,7 @@ from legato.core.retries import exponential_backoff
 from legato.core.states import State, StateType
 from legato.core.task import Task, task
 from legato.notifications import notify
+from legato.partitioning import partitions
 from legato.unavailable import install as _install_refusals
 from legato.wiring import install as _install_services
 
@@ -103,6 +104,7 @@ __all__ = [
     "get_run_context",
     "get_run_logger",
     "notify",
+    "partitions",
     "quote",
     "rate_limit",
     "serve",

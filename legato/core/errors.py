@@ -20,6 +20,7 @@ working for code that does not know legato::
     ├── CrashedRun                       the run ended by an interrupt or a dead worker
     ├── SerializationError (TypeError)   something could not cross a process boundary
     ├── MissingDependencyError (ImportError)  an optional backend is not installed
+    ├── PartitionError (RuntimeError)    a mapped Dask partition / Ray object could not be computed
     ├── UnavailableFeature (ImportError) a Prefect feature that needs Prefect's server
     ├── ConfigurationError (ValueError)  settings that cannot work together (SERIALIZABLE without a lock manager)
     └── RunnerError (RuntimeError)       a task runner failed, not the task
@@ -105,6 +106,10 @@ class MissingDependencyError(LegatoError, ImportError):
     """An optional package that a feature needs is not installed."""
 
 
+class PartitionError(LegatoError, RuntimeError):
+    """An input the backend computes (a Dask partition, a Ray object) failed; the message names it."""
+
+
 class UnavailableFeature(LegatoError, ImportError):
     """A Prefect name that legato deliberately does not provide (it needs Prefect's API server).
 
@@ -151,6 +156,7 @@ __all__ = [
     "MissingDependencyError",
     "ParameterBindError",
     "ParameterTypeError",
+    "PartitionError",
     "ReservedArgumentError",
     "RunnerError",
     "SerializationError",

@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from legato.core import states as S
+from legato.core.adoption import AdoptedInput
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream
 from legato.core.context import RunInfo
@@ -201,7 +202,7 @@ class TaskRun:
 
 
 
-UPSTREAM_TYPES = (LegatoFuture, S.State)
+UPSTREAM_TYPES = (LegatoFuture, S.State, AdoptedInput)  # AdoptedInput: see legato.core.adoption
 
 
 def is_upstream(obj: Any) -> bool:

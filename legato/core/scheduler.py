@@ -25,6 +25,7 @@ import itertools
 from typing import Any
 
 from legato.core import states as S
+from legato.core.adoption import has_adopted_upstream
 from legato.core.batching import Backlog, BatchWork, LocalBatch
 from legato.core.errors import WorkerCrashedError
 from legato.core.graph import Limiter, TaskRun, close_attempt
@@ -76,6 +77,8 @@ class MapScheduler:
 
     def _batchable(self, run: TaskRun) -> bool:
         if run.map_index is None or not self._batching:
+            return False
+        if run.upstreams and has_adopted_upstream(run):  # a partition: runs on its own, where its data is
             return False
         return self._batchable_task(run.task)
 

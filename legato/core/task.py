@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
+from legato.core.adoption import adopt_arguments
 from legato.core.code_origin import restore_source_file, source_file
 from legato.core.callables import accepted_parameters, check_callable_and_timeout, check_names, check_result_storage
 from legato.core.context import current_engine, task_run_context
@@ -238,6 +239,7 @@ class Task(Generic[R]):
         state instead, as Prefect does.
         """
         engine = _require_engine(self, "submit")
+        args, kwargs = adopt_arguments(engine.runner, args, kwargs)  # Dask partitions, Ray refs (core/adoption.py)
         future = LegatoFuture(engine.submit(self, args, kwargs, wait_for))
         if return_state:
             future.wait()
@@ -270,6 +272,7 @@ class Task(Generic[R]):
 
             limiter = Limiter(max_concurrency)
         futures = LegatoFutureList()
+        args, kwargs = adopt_arguments(engine.runner, args, kwargs)  # Dask partitions, Ray refs (core/adoption.py)
         wait_for = list(wait_for) if wait_for is not None else None
         # A future mapped over (``task.map(load.submit())``) is resolved to its
         # value to be iterated, so the elements never wait for it; the graph and

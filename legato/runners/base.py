@@ -37,6 +37,8 @@ member                   the engine uses it to                      default
 ``batch_outcomes``       read how each element of a batch ended     ``future.result()``
 ``abort``                stop timed-out or cancelled work           ``future.cancel()``
 ``wait``                 block a thread without holding a worker    ``event.wait``
+``adopt``                take Dask partitions / Ray refs as inputs  compute them here
+``prefetch``             fetch a list of results in one round trip  nothing
 =======================  =========================================  ==================
 """
 
@@ -45,12 +47,18 @@ from __future__ import annotations
 import abc
 import copy
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 from legato.core.contracts import RunnerFuture, StartReportingFuture
+
+
+def _backends_loaded() -> bool:
+    modules = sys.modules
+    return "dask" in modules or "ray" in modules or "distributed" in modules
 
 
 class WorkItem(Protocol):
@@ -136,6 +144,33 @@ class TaskRunner(abc.ABC):
         waiting task does not hold a worker slot.
         """
         return event.wait(timeout)
+
+    def prefetch(self, futures: Sequence[RunnerFuture]) -> None:
+        """Fetch the values of finished futures in one go before ``result()`` asks for each (a hint).
+
+        Called by ``LegatoFutureList.result()`` on runners that do not share
+        the flow's memory; by default nothing: each value comes when asked.
+        """
+
+    def adopt(self, value: Any) -> Any:
+        """``value`` with the backends' lazy inputs in it (Dask partitions, Ray refs) replaced.
+
+        Called for each argument of ``submit``/``map`` before the runs are
+        made (:mod:`legato.core.adoption`). By default they are computed in
+        the flow process and passed as values (:mod:`legato.partitioning`);
+        the Dask and Ray runners compute them on their cluster instead and
+        hand them to the tasks as upstream futures. Free unless Dask or Ray
+        has been imported.
+        """
+        if not _backends_loaded():
+            return value
+        from legato.partitioning import adopt_value
+
+        return adopt_value(value, self._adopters())
+
+    def _adopters(self) -> dict[str, Any]:
+        """Handlers by kind of lazy value (see :func:`legato.partitioning.adopt_value`); the rest compute locally."""
+        return {}
 
     def duplicate(self) -> TaskRunner:
         """An unstarted runner with the same settings, as Prefect's (which builds a new one from them).

@@ -310,8 +310,44 @@ class DaskTaskRunner(TaskRunner):
 
     # -- work
 
+    def _adopters(self) -> dict[str, Any]:
+        """Dask partitions are computed on the cluster, and stay there (see :mod:`legato.partitioning`)."""
+        return {"dask": self._compute_on_cluster, "dask-future": self._adopt_own_futures}
+
+    def _adopt_own_futures(self, futures: list[Any], names: list[str]) -> list[Any]:
+        """Dask futures of this runner's client stay on the cluster; another client's are fetched (Dask
+        does not let one client's futures be the arguments of another's tasks)."""
+        from legato.partitioning import compute_locally_by_kind
+
+        client = self.client
+        own = [i for i, future in enumerate(futures) if getattr(future, "client", None) is client]
+        other = [i for i in range(len(futures)) if i not in set(own)]
+        answers: list[Any] = [None] * len(futures)
+        for i, adopted in zip(own, self._adopt_futures([futures[i] for i in own], [names[i] for i in own])):
+            answers[i] = adopted
+        if other:
+            values = compute_locally_by_kind("dask-future", [futures[i] for i in other], [names[i] for i in other])
+            for i, value in zip(other, values):
+                answers[i] = value
+        return answers
+
+    def _compute_on_cluster(self, values: list[Any], names: list[str]) -> list[Any]:
+        """``client.compute`` of the partitions, in one call; each becomes an adopted upstream of its runs."""
+        return self._adopt_futures(self.client.compute(values), names)
+
+    def _adopt_futures(self, futures: list[Any], names: list[str]) -> list[Any]:
+        from legato.core.adoption import AdoptedInput
+
+        adopted = []
+        for future, name in zip(futures, names):
+            wrapped = DaskTaskFuture(future, name)
+            wrapped.is_input = True
+            adopted.append(AdoptedInput(self, wrapped, name))
+        return adopted
+
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
         args = [u.dask_future if isinstance(u, DaskTaskFuture) else u.result() for u in upstream]
+        inputs = [u for u in upstream if isinstance(u, DaskTaskFuture) and u.is_input] if upstream else None
         key = f"{work.key}-{next(_submissions)}"  # a retry is a new Dask key, never the old result
         options = _submit_options(work.options)
         client = self.client
@@ -328,6 +364,8 @@ class DaskTaskRunner(TaskRunner):
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
             wrapped = DaskTaskFuture(future, _run_name(work))
+            if inputs:
+                wrapped.inputs = inputs
         else:
             summary = client.submit(summarize_batch, future, key=f"{key}-summary", pure=False)
             wrapped = DaskTaskFuture(future, _run_name(work), summary, item_names(work))
@@ -359,6 +397,20 @@ class DaskTaskRunner(TaskRunner):
         if is_batch(work) or not results.wants(work.task):
             return None
         return results.worker_records(work.task, work.info.id)
+
+    def prefetch(self, futures: Sequence[RunnerFuture]) -> None:
+        """One ``client.gather`` for the finished results of a future list (``xs.result()`` of a map)."""
+        wanted = [f for f in futures if isinstance(f, DaskTaskFuture) and f.summary is None and f._value is _UNSET
+                  and f.dask_future.status == "finished"]
+        if len(wanted) < 2:
+            return
+        try:
+            values = self.client.gather([f.dask_future for f in wanted])
+        except Exception as error:  # lost meanwhile: each is fetched (and fails) on its own
+            logger.debug("prefetching %d Dask results: %s", len(wanted), error)
+            return
+        for future, value in zip(wanted, values):
+            future._value = value
 
     def batch_outcomes(self, future: DaskTaskFuture) -> Summary:
         """How each element of a batch ended, without fetching the values (see :mod:`legato.runners._remote`)."""
@@ -419,7 +471,7 @@ class DaskTaskFuture:
     batch's value is fetched at most once.
     """
 
-    __slots__ = ("dask_future", "name", "summary", "names", "_value", "__weakref__")
+    __slots__ = ("dask_future", "name", "summary", "names", "_value", "is_input", "inputs", "__weakref__")
 
     def __init__(self, dask_future: DaskFuture, name: str, summary: DaskFuture | None = None,
                  names: list[str] | None = None) -> None:
@@ -428,6 +480,10 @@ class DaskTaskFuture:
         self.summary = summary
         self.names = names
         self._value: Any = _UNSET
+        #: a partition computed on the cluster for tasks (legato.partitioning), not a task run's future
+        self.is_input = False
+        #: the adopted partitions the task takes: a failure among them is named in the run's error
+        self.inputs: list[DaskTaskFuture] | None = None
 
     def add_done_callback(self, fn: Callable[[DaskTaskFuture], object], /) -> None:
         (self.summary or self.dask_future).add_done_callback(lambda _future: fn(self))
@@ -441,7 +497,7 @@ class DaskTaskFuture:
         try:
             value = self.dask_future.result(timeout)
         except Exception as error:
-            raise _translate(error, self.name) from None
+            raise self._named(_translate(error, self.name)) from None
         if self.summary is not None:  # a batch: its elements' values are asked for one by one
             self._value = value
         return value
@@ -450,6 +506,20 @@ class DaskTaskFuture:
         error = _error_of(self.dask_future, timeout, self.name)
         if error is None and self.summary is not None:
             error = _error_of(self.summary, timeout, self.name)
+        return error if error is None or self.inputs is None else self._named(error)
+
+    def _named(self, error: BaseException) -> BaseException:
+        """A task that failed because a partition it takes could not be computed: say which one."""
+        if self.inputs is None:
+            return error
+        for partition in self.inputs:
+            if partition.dask_future.status == "error":
+                from legato.core.errors import PartitionError
+
+                named = PartitionError(f"task run {self.name!r} did not run: its input {partition.name} could not "
+                                       f"be computed on the Dask cluster: {type(error).__name__}: {error}")
+                named.__cause__ = error
+                return named
         return error
 
     def cancel(self) -> bool:

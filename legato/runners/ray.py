@@ -185,8 +185,24 @@ class RayTaskRunner(TaskRunner):
         self._reset()
         super().shutdown(wait, cancel_futures=cancel_futures)
 
+    def _adopters(self) -> dict[str, Any]:
+        """Ray refs stay in Ray: each becomes an upstream of its runs (see :mod:`legato.partitioning`)."""
+        return {"ray": self._adopt_refs}
+
+    def _adopt_refs(self, refs: list[Any], names: list[str]) -> list[Any]:
+        from legato.core.adoption import AdoptedInput
+
+        adopted = []
+        for ref, name in zip(refs, names):
+            future = RayTaskFuture(ref, name)
+            future.is_input = True
+            Future.set_result(future, None)  # done as far as the engine cares; result() fetches the ref
+            adopted.append(AdoptedInput(self, future, name))
+        return adopted
+
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
+        inputs = [u.name for u in upstream if isinstance(u, RayTaskFuture) and u.is_input] if upstream else None
         options = _task_options(work)
         try:
             value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, work, *args)
@@ -194,6 +210,7 @@ class RayTaskRunner(TaskRunner):
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
         future._status_ref = status_ref  # kept alive until it resolves
+        future.inputs = inputs or None
         if self._nested:
             with self._in_flight_lock:
                 self._in_flight.add(future)
@@ -277,6 +294,10 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         self.summary: Summary | None = None
         self._status_ref: ObjectRef | None = None
         self._value: Any = _UNSET
+        #: a Ray object adopted as a task's input (legato.partitioning), not a task run's future
+        self.is_input = False
+        #: the names of the adopted inputs the task takes, to name them when one fails
+        self.inputs: list[str] | None = None
 
     def result(self, timeout: float | None = None) -> Any:
         super().result(timeout)  # raises the task's error, CancelledError or TimeoutError
@@ -335,6 +356,8 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
             status = status_future.result()
         except BaseException as error:
             translated = _translate(error, self.name)
+            if self.inputs and not isinstance(translated, (WorkerCrashedError, CancelledError)):
+                return _input_failed(self.name, self.inputs, translated)  # _execute never raises: an input did
             if self.names is not None and isinstance(translated, WorkerCrashedError):  # the crash path only
                 logger.warning("ray runner: the Ray worker running a batch of %d map elements (task run %r and "
                                "the %d after it) died; all %d run again, one at a time (any it had finished "
@@ -467,6 +490,16 @@ def _task_options(work: WorkItem) -> dict[str, Any]:
         options.update({k: v for k, v in declared.items() if k in RAY_OPTIONS})
         options.update(declared.get("ray") or {})
     return options
+
+
+def _input_failed(name: str, inputs: list[str], error: BaseException) -> BaseException:
+    from legato.core.errors import PartitionError
+
+    which = inputs[0] if len(inputs) == 1 else "one of " + ", ".join(inputs)
+    named = PartitionError(f"task run {name!r} did not run: its input {which} could not be computed on Ray: "
+                           f"{type(error).__name__}: {error}")
+    named.__cause__ = error
+    return named
 
 
 def _translate(error: BaseException, name: str) -> BaseException:

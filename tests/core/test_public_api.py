@@ -12,7 +12,7 @@ def test_all_matches_public_names():
     public = {name for name in dir(legato) if not name.startswith("_")} - {
         "annotations", "core", "runners", "serializers", "futures", "states", "exceptions", "cache_policies",
         "config", "history", "results", "cli", "progress", "notifications", "artifacts", "tracing", "scheduling", "wiring", "testing",
-        "ui", "task_runners", "tasks", "logging", "context", "runtime", "utilities", "transactions", "locking", "unavailable",  # submodules, once imported
+        "ui", "task_runners", "tasks", "logging", "context", "runtime", "utilities", "transactions", "locking", "unavailable", "partitioning",  # submodules, once imported
     }
     assert set(legato.__all__) - {"__version__"} == public
 
