@@ -37,7 +37,7 @@ class Plan:
     history_size: int = 10_000
     history_repeat: int = 5  # fresh processes
     history_rounds: int = 4  # on/off pairs of flows in each
-    peer_budget: float = 40.0  # seconds per peer workload (benchmarks.peers.budget)
+    peer_budget: float = 30.0  # seconds per peer workload (benchmarks.peers.budget)
 
     def repeat_for(self, n: int) -> int:
         """Runs of a measurement of ``n`` tasks: very large ones run once."""

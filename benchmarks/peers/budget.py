@@ -2,9 +2,10 @@
 
 Some peers run a few hundred tasks per second, or fewer than ten (Prefect
 off its thread pool), so the suite's sizes (100k no-ops, 1,000-link chains)
-would take hours. For each workload a probe grows by 8x from a few tasks
+would take hours. For each workload a probe grows by 4x from a few tasks
 until one call takes a thirtieth of the budget (or reaches the requested
-``n``); the measured run then uses the ``n`` the probe says fits the budget,
+``n``; at least two probes); the measured run then uses the ``n`` the
+probes say fits the budget,
 rounded down to two significant digits, at most the requested one. The
 probes, and one warm-up call before them, are discarded. A workload at the
 requested ``n`` runs up to ``repeat`` times within the budget, best run
@@ -29,7 +30,7 @@ from benchmarks.throughput import UNITS, check, describe
 
 #: the first probe's size per workload
 PROBE_START = {"noop_map": 20, "chain": 10, "fan": 20, "sleep_map": 8, "one_task": 2}
-GROWTH = 8
+GROWTH = 4
 
 
 @dataclass
@@ -55,18 +56,29 @@ def nice_floor(value: float) -> int:
 
 
 def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tuple[int, float]:
-    """The ``n`` (at most the requested one) that one call fits in ``budget``, and that call's estimated seconds."""
+    """The ``n`` (at most the requested one) that one call fits in ``budget``, and that call's estimated seconds.
+
+    The last two probes separate a call's fixed cost (a Prefect flow's start,
+    a pool's) from its cost per task, so a peer with a large fixed cost is not
+    cut to a handful of tasks.
+    """
     k = min(n, PROBE_START[workload])
     check(workload, k, timed(partial(call, k), call_timeout(budget))[1])  # warm-up: imports, pools, a first flow
+    previous: tuple[int, float] | None = None
     while True:
         seconds, value = timed(partial(call, k), call_timeout(budget))
         check(workload, k, value)
-        if k >= n or seconds >= budget / 30:
+        if k >= n or (seconds >= budget / 30 and previous is not None):
             break
-        k = min(n, k * GROWTH)
-    per_item = seconds / k
-    fitted = n if per_item * n <= budget else min(n, max(k, nice_floor(budget / per_item)))
-    return fitted, per_item * fitted
+        previous, k = (k, seconds), min(n, k * GROWTH)
+    per_item, fixed = seconds / k, 0.0
+    if previous is not None and seconds > previous[1]:
+        per_item = (seconds - previous[1]) / (k - previous[0])
+        fixed = max(0.0, seconds - per_item * k)
+    if fixed + per_item * n <= budget:
+        return n, fixed + per_item * n
+    fitted = min(n, max(k, nice_floor((budget - fixed) / per_item + 1e-6)))  # 899.9999 is 900
+    return fitted, fixed + per_item * fitted
 
 
 def run_jobs(call_for: Callable[[str], Callable[[int], Any] | None], jobs: Iterable[tuple[str, int]], *,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,9 @@ from benchmarks.peers.budget import SideResult, call_timeout
 
 #: the legato runners Prefect is compared on, and the package each needs besides prefect
 RUNNERS = {"threads": None, "processes": None, "dask": "prefect_dask", "ray": "prefect_ray"}
+
+#: a progress line of :func:`benchmarks.peers.budget.run_jobs` in the child's stderr
+PROGRESS = re.compile(r" *\w+ \w+ +n=\d+ +prefect .*")
 
 ENVIRONMENT = {
     "PREFECT_LOGGING_LEVEL": "ERROR",
@@ -101,8 +105,9 @@ def _relay(stream: Any, tail: deque[str]) -> None:
     """The child's stderr: the suite's progress lines go on to ours; everything is kept for an error."""
     for line in stream:
         tail.append(line.rstrip())
-        if " prefect " in line and ("/s" in line or "concurrency" in line or "failed" in line):
-            sys.stderr.write(line)
+        progress = PROGRESS.search(line)  # may follow a partial line of Prefect's own
+        if progress:
+            sys.stderr.write(progress.group(0).rstrip() + "\n")
             sys.stderr.flush()
 
 
