@@ -61,6 +61,10 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
     except (Exception, TimedOut) as error:  # missing package, a runner mid-rewrite, a cluster that won't start
         say(f"{runner}: unavailable: {describe(error)}")
         _close(stack, runner, {})
+        if peers:
+            from benchmarks import peers as peer_sides
+
+            peer_sides.runner_unavailable(runner, peers, describe(error))
         return RunnerResult(runner, available=False, error=describe(error))
     result = RunnerResult(runner, available=True, workers=backend.workers)
     try:

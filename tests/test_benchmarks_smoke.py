@@ -225,3 +225,13 @@ def test_prefect_runs_in_a_child_process_on_the_thread_pool(tmp_path):  # pragma
     assert "ThreadPoolTaskRunner(max_workers=4)" in method and result.errors == {}
     [m] = result.measurements
     assert m.extra["peer"] == "prefect" and m.value > 0
+
+
+def test_peers_of_an_unavailable_runner_say_they_did_not_run():
+    entries = {"joblib": {"available": True, "error": None, "sides": {}},
+               "dask-delayed": {"available": True, "error": None, "sides": {}}}
+
+    peers.runner_unavailable("processes", entries, "ImportError: no forkserver")
+
+    assert "no forkserver" in entries["joblib"]["sides"]["processes"]["error"]
+    assert entries["dask-delayed"]["sides"] == {}  # it has no side on processes

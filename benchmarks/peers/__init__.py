@@ -81,6 +81,19 @@ def measure(backend: Any, plan: Plan, jobs: list[tuple[str, int]], entries: dict
     return measurements
 
 
+def runner_unavailable(runner: str, entries: dict[str, Any], why: str) -> None:
+    """Record, for every installed peer with a side on ``runner``, that it did not run because the runner could not."""
+    for peer, entry in entries.items():
+        if entry["available"] and runner in _side_runners(peer):
+            entry["sides"][runner] = {"method": None, "error": f"not run: the {runner} runner is unavailable: {why}",
+                                      "errors": {}, "not_applicable": {}}
+
+
+def _side_runners(peer: str) -> tuple[str, ...]:
+    return {"prefect": tuple(_prefect_runners()), "dask-delayed": ("threads",),
+            "joblib": ("threads", "processes")}[peer]
+
+
 Side = Callable[[Any, Plan, list[tuple[str, int]]], tuple[str, SideResult]]
 
 
