@@ -3,9 +3,9 @@
 Some peers run a few hundred tasks per second, or fewer than ten (Prefect
 off its thread pool), so the suite's sizes (100k no-ops, 1,000-link chains)
 would take hours. For each workload a probe grows by 4x from a few tasks
-until one call takes a thirtieth of the budget (or reaches the requested
+until one call takes a tenth of the budget (or reaches the requested
 ``n``; at least two probes); the measured run then uses the ``n`` the
-probes say fits the budget,
+probes say fits the budget (at most ten times the last probe's),
 rounded down to two significant digits, at most the requested one. The
 probes, and one warm-up call before them, are discarded. A workload at the
 requested ``n`` runs up to ``repeat`` times within the budget, best run
@@ -43,7 +43,7 @@ class SideResult:
 
 
 def call_timeout(budget: float) -> float:
-    """Seconds one call may take: three budgets and a minute (a probe is sized to take a thirtieth)."""
+    """Seconds one call may take: three budgets and a minute."""
     return 60 + 3 * budget
 
 
@@ -68,7 +68,7 @@ def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tup
     while True:
         seconds, value = timed(partial(call, k), call_timeout(budget))
         check(workload, k, value)
-        if k >= n or (seconds >= budget / 30 and previous is not None):
+        if k >= n or (seconds >= budget / 10 and previous is not None):
             break
         previous, k = (k, seconds), min(n, k * GROWTH)
     per_item, fixed = seconds / k, 0.0
@@ -77,7 +77,8 @@ def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tup
         fixed = max(0.0, seconds - per_item * k)
     if fixed + per_item * n <= budget:
         return n, fixed + per_item * n
-    fitted = min(n, max(k, nice_floor((budget - fixed) / per_item + 1e-6)))  # 899.9999 is 900
+    # at most 10x the last probe: a peer's cost per task may grow with n (Prefect's does)
+    fitted = min(n, 10 * k, max(k, nice_floor((budget - fixed) / per_item + 1e-6)))  # 899.9999 is 900
     return fitted, fixed + per_item * fitted
 
 
