@@ -84,11 +84,13 @@ def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tup
 
 def run_jobs(call_for: Callable[[str], Callable[[int], Any] | None], jobs: Iterable[tuple[str, int]], *,
              peer: str, runner: str, method: str, workers: str | None, budget: float,
-             repeat_for: Callable[[int], int], not_applicable: dict[str, str] | None = None) -> SideResult:
+             repeat_for: Callable[[int], int], not_applicable: dict[str, str] | None = None,
+             report: Callable[[str], None] = say) -> SideResult:
     """Every job ``(workload, n)`` on one peer side; never raises for a failing workload.
 
     ``call_for(workload)`` is the side's ``run(n)`` for that workload, or None
-    if it has none (then ``not_applicable`` says why). A workload reduced at
+    if it has none (then ``not_applicable`` says why). ``report`` shows a
+    progress line per measurement. A workload reduced at
     one ``n`` is not measured again at a larger one: the same measurement
     answers both (``requested_n`` lists them).
     """
@@ -104,10 +106,10 @@ def run_jobs(call_for: Callable[[str], Callable[[int], Any] | None], jobs: Itera
             continue
         try:
             m = _measure(call, workload, n, peer=peer, runner=runner, method=method, workers=workers,
-                         budget=budget, repeat=repeat_for(n))
+                         budget=budget, repeat=repeat_for(n), report=report)
         except (Exception, TimedOut) as error:
             result.errors[f"{workload}[{n}]"] = describe(error)
-            say(f"{runner:>9} {workload:<9} n={n:<7} {peer:<13} failed: {describe(error)}")
+            report(f"{runner:>9} {workload:<9} n={n:<7} {peer:<13} failed: {describe(error)}")
             continue
         result.measurements.append(m)
         if m.extra["reduced"]:
@@ -116,7 +118,7 @@ def run_jobs(call_for: Callable[[str], Callable[[int], Any] | None], jobs: Itera
 
 
 def _measure(call: Callable[[int], Any], workload: str, n: int, *, peer: str, runner: str, method: str,
-             workers: str | None, budget: float, repeat: int) -> Measurement:
+             workers: str | None, budget: float, repeat: int, report: Callable[[str], None]) -> Measurement:
     fitted, estimate = fit(call, workload, n, budget)
     runs = 1 if fitted < n else max(1, min(repeat, int(budget // max(estimate, 1e-9))))
     times = []
@@ -130,5 +132,5 @@ def _measure(call: Callable[[int], Any], workload: str, n: int, *, peer: str, ru
                     runs=times, workers=workers,
                     extra={"peer": peer, "requested_n": [n], "reduced": fitted < n, "budget_seconds": budget})
     mark = f" (n={fitted:,} of {n:,})" if fitted < n else ""
-    say(f"{runner:>9} {workload:<9} n={n:<7} {peer:<13} {value:>12,.1f} {m.unit}  ({method}){mark}")
+    report(f"{runner:>9} {workload:<9} n={n:<7} {peer:<13} {value:>12,.1f} {m.unit}  ({method}){mark}")
     return m

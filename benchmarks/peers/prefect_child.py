@@ -8,8 +8,9 @@ task runner on the same workers (``ThreadPoolTaskRunner(max_workers=4)``,
 ``ProcessPoolTaskRunner(max_workers=2)``, ``prefect_dask.DaskTaskRunner`` on
 the parent's ``LocalCluster``, ``prefect_ray.RayTaskRunner`` on its Ray),
 runs one untimed flow (which starts Prefect's temporary local server), then
-the workloads within the budget (:mod:`benchmarks.peers.budget`), and
-prints the result as its last stdout line.
+the workloads within the budget (:mod:`benchmarks.peers.budget`). Its
+stdout holds progress lines (``progress: ...``), then the result as one
+JSON line.
 
 Prefect runs here rather than in the suite's process because it configures
 logging, starts a server process and keeps event loops of its own; its
@@ -89,13 +90,21 @@ def workloads(runner: Any) -> dict[str, Callable[[int], Any]]:
             "one_task": lambda n: [one_task(i) for i in range(n)]}
 
 
+#: what starts a progress line on stdout (Prefect's own output goes to stderr, where it may share lines)
+PROGRESS = "progress: "
+
+
+def progress(text: str) -> None:
+    print(PROGRESS + text, flush=True)
+
+
 def main(spec: dict[str, Any]) -> dict[str, Any]:
     runner, method = task_runner(spec["runner"], spec["workers"], spec.get("address"))
     flows = workloads(runner)
     flows["one_task"](1)  # starts the temporary server; not measured
     result = run_jobs(flows.get, [tuple(job) for job in spec["jobs"]], peer="prefect", runner=spec["runner"],
                       method=f"prefect {method}", workers=spec.get("workers_text"), budget=spec["budget"],
-                      repeat_for=lambda n: spec["repeat"] if n < 100_000 else 1)
+                      repeat_for=lambda n: spec["repeat"] if n < 100_000 else 1, report=progress)
     return {"method": f"prefect {method}", "measurements": [asdict(m) for m in result.measurements],
             "errors": result.errors, "not_applicable": result.not_applicable}
 

@@ -8,7 +8,7 @@ longer server start-up timeout than Prefect's 20 s default (a loaded
 2-core machine needs more), quiet logging, no telemetry.
 
 :func:`run` starts :mod:`benchmarks.peers.prefect_child` in a session of
-its own, shows its progress lines as they come, and ends the whole session
+its own, shows its progress lines (on its stdout) as they come, and ends the whole session
 afterwards: Prefect's server process would otherwise outlive a child that
 timed out.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -33,9 +32,6 @@ from benchmarks.peers.budget import SideResult, call_timeout
 
 #: the legato runners Prefect is compared on, and the package each needs besides prefect
 RUNNERS = {"threads": None, "processes": None, "dask": "prefect_dask", "ray": "prefect_ray"}
-
-#: a progress line of :func:`benchmarks.peers.budget.run_jobs` in the child's stderr
-PROGRESS = re.compile(r" *\w+ \w+ +n=\d+ +prefect .*")
 
 ENVIRONMENT = {
     "PREFECT_LOGGING_LEVEL": "ERROR",
@@ -81,34 +77,39 @@ def run(runner: str, workers: int, workers_text: str | None, address: str | None
 
 
 def _run_child(args: list[str], timeout: float) -> dict[str, Any]:
+    """The child's last stdout line, as JSON; its progress lines are shown as they come."""
+    from benchmarks.peers.prefect_child import PROGRESS
+
     child = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
-    tail: deque[str] = deque(maxlen=40)
-    relay = threading.Thread(target=_relay, args=(child.stderr, tail), daemon=True)
-    relay.start()
+    lines: list[str] = []
+    tail: deque[str] = deque(maxlen=40)  # stderr, for an error message
+    readers = [threading.Thread(target=_read_stdout, args=(child.stdout, lines, PROGRESS), daemon=True),
+               threading.Thread(target=tail.extend, args=(line.rstrip() for line in child.stderr),  # type: ignore[union-attr]
+                                daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
-        stdout, _ = child.communicate(timeout=timeout)
+        child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        stdout = ""
-        _end_session(child)
-        child.wait()
         raise RuntimeError(f"Prefect's child process still running after {timeout:.0f} s") from None
     finally:
         _end_session(child)
-        relay.join(timeout=5)
-    if child.returncode != 0:
+        child.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+    if child.returncode != 0 or not lines:
         raise RuntimeError(f"Prefect's child process exited with {child.returncode}: " + " | ".join(tail)[-600:])
-    return json.loads(stdout.strip().splitlines()[-1])
+    return json.loads(lines[-1])
 
 
-def _relay(stream: Any, tail: deque[str]) -> None:
-    """The child's stderr: the suite's progress lines go on to ours; everything is kept for an error."""
+def _read_stdout(stream: Any, lines: list[str], marker: str) -> None:
     for line in stream:
-        tail.append(line.rstrip())
-        progress = PROGRESS.search(line)  # may follow a partial line of Prefect's own
-        if progress:
-            sys.stderr.write(progress.group(0).rstrip() + "\n")
+        if line.startswith(marker):
+            sys.stderr.write(line[len(marker):])
             sys.stderr.flush()
+        elif line.strip():
+            lines.append(line)
 
 
 def _end_session(child: subprocess.Popen[str]) -> None:
