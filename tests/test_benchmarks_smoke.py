@@ -173,6 +173,21 @@ def test_a_peers_fixed_cost_per_call_is_told_apart_from_its_cost_per_task(monkey
     assert fitted == 800 and estimate == pytest.approx(9.0)
 
 
+def test_a_peer_slower_than_its_budget_runs_once_at_the_first_probes_size(monkeypatch):
+    calls = []
+
+    def fake_timed(call, timeout=None):  # 5 s per flow, with a 2 s budget
+        calls.append(call.args[0])
+        return 5.0 * call.args[0], call()
+
+    monkeypatch.setattr(budget, "timed", fake_timed)
+    [m] = budget.run_jobs(lambda workload: lambda n: list(range(n)), [("one_task", 50)], peer="glacial",
+                          runner="processes", method="glacial", workers=None, budget=2.0,
+                          repeat_for=lambda n: 3).measurements
+
+    assert calls == [1, 1, 1] and m.n == 1 and m.extra["reduced"]  # warm-up, one probe, one run
+
+
 def test_a_fast_peer_runs_the_full_n_and_repeats_within_its_budget(monkeypatch):
     monkeypatch.setattr(budget, "timed", lambda call, timeout=None: (call.args[0] * 1e-5, call()))
 

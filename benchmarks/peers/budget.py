@@ -4,7 +4,7 @@ Some peers run a few hundred tasks per second, or fewer than ten (Prefect
 off its thread pool), so the suite's sizes (100k no-ops, 1,000-link chains)
 would take hours. For each workload a probe grows by 4x from a few tasks
 until one call takes a tenth of the budget (or reaches the requested
-``n``; at least two probes); the measured run then uses the ``n`` the
+``n``; at least two probes, unless one alone takes the whole budget); the measured run then uses the ``n`` the
 probes say fits the budget (at most ten times the last probe's),
 rounded down to two significant digits, at most the requested one. The
 probes, and one warm-up call before them, are discarded. A workload at the
@@ -29,7 +29,7 @@ from benchmarks.settings import SLEEP_SECONDS
 from benchmarks.throughput import UNITS, check, describe
 
 #: the first probe's size per workload
-PROBE_START = {"noop_map": 20, "chain": 10, "fan": 20, "sleep_map": 8, "one_task": 2}
+PROBE_START = {"noop_map": 20, "chain": 10, "fan": 20, "sleep_map": 8, "one_task": 1}
 GROWTH = 4
 
 
@@ -68,7 +68,7 @@ def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tup
     while True:
         seconds, value = timed(partial(call, k), call_timeout(budget))
         check(workload, k, value)
-        if k >= n or (seconds >= budget / 10 and previous is not None):
+        if k >= n or seconds >= budget or (seconds >= budget / 10 and previous is not None):
             break
         previous, k = (k, seconds), min(n, k * GROWTH)
     per_item, fixed = seconds / k, 0.0
