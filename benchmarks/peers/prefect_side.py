@@ -1,33 +1,35 @@
-"""Prefect's side from the suite's process: one child process per runner.
+"""Prefect's side from the suite's process: one server, one child process per runner.
 
-:func:`environment` gives Prefect a temporary ``PREFECT_HOME`` for the whole
-run, before any cluster starts, so the Dask and Ray workers (which inherit
-this process's environment) use it too; no ``PREFECT_API_URL``, so Prefect
-3.9 starts its temporary local server (the ephemeral mode) in the child; a
-longer server start-up timeout than Prefect's 20 s default (a loaded
-2-core machine needs more), quiet logging, no telemetry.
+:func:`environment` gives Prefect a temporary ``PREFECT_HOME`` and starts
+one ``prefect server start`` on a loopback port for the whole run, before
+any cluster starts, with its URL in ``PREFECT_API_URL``, so the child
+processes and the Dask and Ray workers (which inherit this process's
+environment) all report to it; quiet logging, no telemetry, no UI.
 
 :func:`run` starts :mod:`benchmarks.peers.prefect_child` in a session of
-its own, shows its progress lines (on its stdout) as they come, and ends the whole session
-afterwards: Prefect's server process would otherwise outlive a child that
-timed out.
+its own, shows its progress lines (on its stdout) as they come, and ends the
+whole session afterwards, as :func:`environment` ends the server's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import Measurement
+from benchmarks.measure import Measurement, say
 from benchmarks.peers.budget import SideResult, call_timeout
 
 #: the legato runners Prefect is compared on, and the package each needs besides prefect
@@ -45,7 +47,7 @@ ENVIRONMENT = {
 
 @contextmanager
 def environment(home: Path) -> Iterator[None]:
-    """Prefect's settings for this run (``PREFECT_HOME`` under ``home``); restored afterwards."""
+    """Prefect's settings and server for this run (``PREFECT_HOME`` under ``home``); restored and stopped afterwards."""
     keys = [*ENVIRONMENT, "PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILES_PATH"]
     saved = {key: os.environ.get(key) for key in keys}
     prefect_home = home / "prefect"
@@ -53,14 +55,51 @@ def environment(home: Path) -> Iterator[None]:
     os.environ.update(ENVIRONMENT, PREFECT_HOME=str(prefect_home))
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("PREFECT_PROFILES_PATH", None)
+    server = _start_server() if importlib.util.find_spec("prefect") else None
     try:
         yield
     finally:
+        if server is not None:
+            _end_session(server)
+            server.wait(timeout=60)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _start_server(timeout: float = 300) -> subprocess.Popen[bytes] | None:
+    """``prefect server start`` on a free loopback port, its URL in ``PREFECT_API_URL``; None if it does not start.
+
+    Without an API URL, Prefect 3.9 starts a temporary server in every
+    process that runs a task: the child, and each Dask and Ray worker too
+    (three servers on one SQLite file for the Dask side). One server for the
+    whole run, started before any cluster, is what the workers inherit.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    say(f"prefect: starting its server on 127.0.0.1:{port}")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-ui", "--analytics-off", "--no-scheduler",
+                               "--no-late-runs", "--log-level", "WARNING"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with opener.open(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    os.environ["PREFECT_API_URL"] = url
+                    return server
+        except OSError:
+            time.sleep(1)
+    _end_session(server)
+    say(f"prefect: its server did not answer within {timeout:.0f} s; each Prefect process starts a temporary one")
+    return None
 
 
 def run(runner: str, workers: int, workers_text: str | None, address: str | None, jobs: list[tuple[str, int]],
@@ -112,7 +151,7 @@ def _read_stdout(stream: Any, lines: list[str], marker: str) -> None:
             lines.append(line)
 
 
-def _end_session(child: subprocess.Popen[str]) -> None:
+def _end_session(child: subprocess.Popen[Any]) -> None:
     """Stop what the child left running in its session (Prefect's server), then the child."""
     try:
         os.killpg(child.pid, signal.SIGTERM)
