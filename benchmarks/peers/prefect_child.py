@@ -102,10 +102,11 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     runner, method = task_runner(spec["runner"], spec["workers"], spec.get("address"))
     flows = workloads(runner)
     flows["one_task"](1)  # starts the temporary server; not measured
+    method = method if method.startswith("prefect_") else f"prefect {method}"
     result = run_jobs(flows.get, [tuple(job) for job in spec["jobs"]], peer="prefect", runner=spec["runner"],
-                      method=f"prefect {method}", workers=spec.get("workers_text"), budget=spec["budget"],
+                      method=method, workers=spec.get("workers_text"), budget=spec["budget"],
                       repeat_for=lambda n: spec["repeat"] if n < 100_000 else 1, report=progress)
-    return {"method": f"prefect {method}", "measurements": [asdict(m) for m in result.measurements],
+    return {"method": method, "measurements": [asdict(m) for m in result.measurements],
             "errors": result.errors, "not_applicable": result.not_applicable}
 
 
