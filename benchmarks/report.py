@@ -111,7 +111,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "concurrency":
         return f"{value:.2f}"
     if unit.endswith("/s"):
-        return f"{value:,.0f}/s"
+        return f"{value:,.0f}/s" if value >= 100 else f"{value:.3g}/s"  # a slow peer's 0.7/s is not "1/s"
     return f"{value:,.0f} {unit}"
 
 
@@ -157,7 +157,9 @@ def peer_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _times(ratio: float | None) -> str:
-    return "-" if ratio is None else f"{ratio:.3g}x"
+    if ratio is None:
+        return "-"
+    return f"{ratio:,.0f}x" if ratio >= 1000 else f"{ratio:.3g}x"
 
 
 def other_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
