@@ -152,7 +152,7 @@ def test_a_slow_peer_runs_a_smaller_n_within_its_budget_and_answers_the_larger_n
     [m] = result.measurements
     assert m.n == 900 and m.extra["requested_n"] == [10_000, 100_000] and m.extra["reduced"]
     assert m.value == pytest.approx(100.0) and m.side == "peer" and m.extra["peer"] == "slow"
-    assert calls == [20, 20, 80, 320, 900]  # warm-up, probes growing until one takes budget/10, then one run
+    assert calls == [1, 20, 80, 320, 900]  # warm-up, probes growing until one takes budget/10, then one run
     assert result.not_applicable == {"chain": "no chains here"} and result.errors == {}
     rows = report.peer_comparisons([m])
     assert [(r["n"], r["peer_n"], r["reduced"], r["legato"]) for r in rows] == [(10_000, 900, True, None),
@@ -169,7 +169,7 @@ def test_a_peers_fixed_cost_per_call_is_told_apart_from_its_cost_per_task(monkey
     monkeypatch.setattr(budget, "timed", fake_timed)
     fitted, estimate = budget.fit(lambda n: list(range(n)), "noop_map", 10_000, budget=9.0)
 
-    assert calls == [20, 20, 80]  # the first probe took budget/10 already; a second one tells the costs apart
+    assert calls == [1, 20, 80]  # the first probe took budget/10 already; a second one tells the costs apart
     assert fitted == 800 and estimate == pytest.approx(9.0)
 
 

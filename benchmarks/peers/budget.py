@@ -7,7 +7,7 @@ until one call takes a tenth of the budget (or reaches the requested
 ``n``; at least two probes, unless one alone takes the whole budget); the measured run then uses the ``n`` the
 probes say fits the budget (at most ten times the last probe's),
 rounded down to two significant digits, at most the requested one. The
-probes, and one warm-up call before them, are discarded. A workload at the
+probes, and one warm-up call of one task before them, are discarded. A workload at the
 requested ``n`` runs up to ``repeat`` times within the budget, best run
 counting, like legato's; a reduced one runs once, and its measurement says
 which ``n`` was asked for (``extra["requested_n"]``).
@@ -63,7 +63,7 @@ def fit(call: Callable[[int], Any], workload: str, n: int, budget: float) -> tup
     cut to a handful of tasks.
     """
     k = min(n, PROBE_START[workload])
-    check(workload, k, timed(partial(call, k), call_timeout(budget))[1])  # warm-up: imports, pools, a first flow
+    check(workload, 1, timed(partial(call, 1), call_timeout(budget))[1])  # warm-up: imports, pools, a first flow
     previous: tuple[int, float] | None = None
     while True:
         seconds, value = timed(partial(call, k), call_timeout(budget))
