@@ -250,3 +250,19 @@ def test_peers_of_an_unavailable_runner_say_they_did_not_run():
 
     assert "no forkserver" in entries["joblib"]["sides"]["processes"]["error"]
     assert entries["dask-delayed"]["sides"] == {}  # it has no side on processes
+
+
+def test_prefects_child_process_relays_progress_and_returns_its_last_line(capfd):
+    from benchmarks.peers import prefect_side
+
+    code = "import sys; print('progress: working'); print('noise', file=sys.stderr); print('{\"done\": 1}')"
+    assert prefect_side._run_child(["-c", code], timeout=60) == {"done": 1}
+    assert "working" in capfd.readouterr().err
+
+
+def test_prefects_child_process_failing_says_why():
+    from benchmarks.peers import prefect_side
+
+    code = "import sys; print('server-would-not-start', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(RuntimeError, match="exited with 3.*server-would-not-start"):
+        prefect_side._run_child(["-c", code], timeout=60)

@@ -124,8 +124,7 @@ def _run_child(args: list[str], timeout: float) -> dict[str, Any]:
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=40)  # stderr, for an error message
     readers = [threading.Thread(target=_read_stdout, args=(child.stdout, lines, PROGRESS), daemon=True),
-               threading.Thread(target=tail.extend, args=(line.rstrip() for line in child.stderr),  # type: ignore[union-attr]
-                                daemon=True)]
+               threading.Thread(target=_read_stderr, args=(child.stderr, tail), daemon=True)]
     for reader in readers:
         reader.start()
     try:
@@ -149,6 +148,11 @@ def _read_stdout(stream: Any, lines: list[str], marker: str) -> None:
             sys.stderr.flush()
         elif line.strip():
             lines.append(line)
+
+
+def _read_stderr(stream: Any, tail: deque[str]) -> None:
+    for line in stream:
+        tail.append(line.rstrip())
 
 
 def _end_session(child: subprocess.Popen[Any]) -> None:
