@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
-    uses_prefect = bool({"prefect", "all"} & set(args.peers))
+    uses_prefect = bool({"prefect", "all"} & set(args.peers)) and "throughput" in args.sections
     with isolated_environment() as home, prefect_side.environment(home) if uses_prefect else nullcontext():
         info = machine_info()
         say(f"legato benchmarks, {plan.mode} mode: runners {','.join(args.runners)}; "
