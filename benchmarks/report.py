@@ -109,7 +109,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "ratio":
         return f"{value:+.1%}"
     if unit == "concurrency":
-        return f"{value:.2f}"
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
     if unit.endswith("/s"):
         return f"{value:,.0f}/s" if value >= 100 else f"{value:.3g}/s"  # a slow peer's 0.7/s is not "1/s"
     return f"{value:,.0f} {unit}"
