@@ -15,6 +15,10 @@ Sections (one module each):
   start, a one-task flow right after import;
 * :mod:`benchmarks.history`: the cost of recording run history.
 
+With ``--peers``, :mod:`benchmarks.peers` runs the same workloads on
+Prefect, ``dask.delayed`` and joblib, on each runner's backend and workers,
+within a time budget per workload.
+
 :mod:`benchmarks.report` prints the tables, writes the JSON and draws the
 chart. Targets (:mod:`benchmarks.settings`) are printed next to the
 measurements and never asserted: the numbers depend on the machine.

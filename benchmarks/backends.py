@@ -26,6 +26,7 @@ class Backend:
     workers: str  # how both sides are set up, for the output
     legato: Any  # the TaskRunner the flows use
     raws: list[Any] = field(default_factory=list)  # first one: the raw side of every workload
+    address: str | None = None  # the Dask scheduler's or Ray's, for peers on the same cluster
 
 
 @contextmanager
@@ -75,7 +76,7 @@ def _dask(workers: int) -> Iterator[Backend]:
             try:
                 runner = DaskTaskRunner(address=cluster.scheduler_address)
                 yield Backend("dask", f"LocalCluster(n_workers={workers}, threads_per_worker=1)", runner,
-                              [raw.Dask(client), raw.DaskMap(client)])
+                              [raw.Dask(client), raw.DaskMap(client)], address=cluster.scheduler_address)
             finally:
                 client.close()
 
@@ -86,8 +87,9 @@ def _ray(workers: int) -> Iterator[Backend]:
 
     from legato.runners.ray import RayTaskRunner
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    context = ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
-        yield Backend("ray", f"ray.init(num_cpus={workers})", RayTaskRunner(address="auto"), [raw.Ray()])
+        yield Backend("ray", f"ray.init(num_cpus={workers})", RayTaskRunner(address="auto"), [raw.Ray()],
+                      address=context.address_info.get("address"))
     finally:
         ray.shutdown()

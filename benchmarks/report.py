@@ -37,6 +37,36 @@ def comparisons(measurements: list[Measurement]) -> list[dict[str, Any]]:
     return rows
 
 
+def peer_comparisons(measurements: list[Measurement]) -> list[dict[str, Any]]:
+    """Every peer measurement against raw and legato on the same runner, workload and requested ``n``.
+
+    A peer measured at a smaller ``n`` (its time budget) is compared with
+    the rates at the ``n`` asked for (``reduced`` says so); raw is the
+    runner's first raw side (per-task submit).
+    """
+    throughput = [m for m in measurements if m.section == "throughput"]
+
+    def first(side: str, runner: str | None, name: str, n: int) -> Measurement | None:
+        return next((m for m in throughput if m.side == side and (m.runner, m.name, m.n) == (runner, name, n)), None)
+
+    rows = []
+    for peer in (m for m in throughput if m.side == "peer"):
+        for n in peer.extra.get("requested_n") or [peer.n]:
+            ours, theirs = first("legato", peer.runner, peer.name, n), first("raw", peer.runner, peer.name, n)
+            rows.append({"runner": peer.runner, "workload": peer.name, "n": n, "unit": peer.unit,
+                         "peer": peer.extra.get("peer"), "peer_method": peer.method, "peer_n": peer.n,
+                         "reduced": peer.n != n, "peer_value": peer.value,
+                         "legato": ours.value if ours else None, "raw": theirs.value if theirs else None,
+                         "raw_method": theirs.method if theirs else None,
+                         "peer_vs_raw": _ratio(peer.value, theirs.value if theirs else None),
+                         "legato_vs_peer": _ratio(ours.value if ours else None, peer.value)})
+    return rows
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
 def target_rows(measurements: list[Measurement]) -> list[dict[str, Any]]:
     """Every memory, startup and history number, with its target if it has one."""
     rows = []
@@ -50,10 +80,13 @@ def target_rows(measurements: list[Measurement]) -> list[dict[str, Any]]:
 
 
 def build(info: dict[str, Any], plan: Any, workers: dict[str, Any], runners: dict[str, Any],
-          failed_sections: dict[str, str], measurements: list[Measurement]) -> dict[str, Any]:
+          failed_sections: dict[str, str], measurements: list[Measurement],
+          peers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document; ``peers`` is each requested peer's status (installed, per-runner errors)."""
     return {"machine": info, "plan": asdict(plan), "workers": workers, "runners": runners,
             "failed_sections": failed_sections, "measurements": [asdict(m) for m in measurements],
-            "comparisons": comparisons(measurements), "targets": target_rows(measurements)}
+            "comparisons": comparisons(measurements), "targets": target_rows(measurements),
+            "peers": peers or {}, "peer_comparisons": peer_comparisons(measurements)}
 
 
 def write_json(result: dict[str, Any], out: Path) -> Path:
@@ -76,9 +109,9 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "ratio":
         return f"{value:+.1%}"
     if unit == "concurrency":
-        return f"{value:.2f}"
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
     if unit.endswith("/s"):
-        return f"{value:,.0f}/s"
+        return f"{value:,.0f}/s" if value >= 100 else f"{value:.3g}/s"  # a slow peer's 0.7/s is not "1/s"
     return f"{value:,.0f} {unit}"
 
 
@@ -101,6 +134,34 @@ def throughput_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]
     return header, rows
 
 
+def peer_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["runner", "workload", "n", "peer", "peer n", "peer rate", "legato", "raw", "peer/raw", "legato/peer",
+              "peer side"]
+    rows = []
+    for c in result.get("peer_comparisons", []):
+        rows.append([c["runner"], c["workload"], f"{c['n']:,}", c["peer"],
+                     f"{c['peer_n']:,}*" if c["reduced"] else f"{c['peer_n']:,}", fmt(c["peer_value"], c["unit"]),
+                     fmt(c["legato"], c["unit"]), fmt(c["raw"], c["unit"]), _times(c["peer_vs_raw"]),
+                     _times(c["legato_vs_peer"]), c["peer_method"]])
+    for peer, info in result.get("peers", {}).items():
+        if not info["available"]:
+            rows.append(["", "skipped", "", peer, "", "", "", "", "", "", info["error"][:80]])
+        for runner, side in info["sides"].items():
+            if side["error"]:
+                rows.append([runner, "failed", "", peer, "", "", "", "", "", "", side["error"][:80]])
+            for job, error in side["errors"].items():
+                rows.append([runner, job, "", peer, "", "failed", "", "", "", "", error[:80]])
+            for workload, why in side["not_applicable"].items():
+                rows.append([runner, workload, "", peer, "", "-", "", "", "", "", why[:80]])
+    return header, rows
+
+
+def _times(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio:,.0f}x" if ratio >= 1000 else f"{ratio:.3g}x"
+
+
 def other_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["measure", "value", "target", "met", "how"]
     rows = [[t["measure"], fmt(t["value"], t["unit"]), t["target"] or "", _mark(t["met"]), t["method"]]
@@ -117,6 +178,8 @@ def print_tables(result: dict[str, Any]) -> None:
     print("workers: " + "; ".join(f"{name}: {r['workers']}" for name, r in result["runners"].items() if r["workers"]))
     for title, (header, rows) in (("Throughput (best run; legato/raw > 1 means legato is faster)",
                                    throughput_table(result)),
+                                  ("Peers (same workloads and workers; * = a smaller n that fits the time "
+                                   "budget, compared with the rates at n)", peer_table(result)),
                                   ("Memory, start-up, history", other_table(result))):
         if rows:
             _print_table(title, header, rows)
@@ -131,7 +194,8 @@ def _print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         return
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i < 2 or column in ("target", "raw side", "how", "measure")
+        table.add_column(column, justify="left" if i < 2 or column in ("target", "raw side", "how", "measure",
+                                                                        "peer", "peer side")
                          else "right", overflow="fold")
     for row in rows:
         table.add_row(*row, style="red" if "NO" in row or "failed" in row or "unavailable" in row else None)

@@ -41,6 +41,7 @@ class Plan:
     history_repeat: int = 5  # fresh processes
     history_rounds: int = 4  # on/off pairs of flows in each
     partitions: int = 16  # blocks of a Dask array mapped over (partition_map, Dask runner only)
+    peer_budget: float = 30.0  # seconds per peer workload (benchmarks.peers.budget)
 
     def repeat_for(self, n: int) -> int:
         """Runs of a measurement of ``n`` tasks: very large ones run once."""
@@ -49,7 +50,7 @@ class Plan:
 
 QUICK = Plan("quick", noop_sizes=(2_000,), chain_links=200, fan_size=1_000, sleep_tasks=40,
              one_task_flows=10, repeat=1, memory_sizes=(100_000,),
-             traced_sizes=(10_000,), history_size=2_000, history_repeat=2, history_rounds=3)
+             traced_sizes=(10_000,), history_size=2_000, history_repeat=2, history_rounds=3, peer_budget=4.0)
 FULL = Plan("full", noop_sizes=(10_000, 100_000), chain_links=1_000, fan_size=10_000, sleep_tasks=200,
             one_task_flows=50, repeat=3, memory_sizes=(100_000, 1_000_000),
             traced_sizes=(100_000, 1_000_000))

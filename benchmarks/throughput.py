@@ -46,10 +46,13 @@ class RunnerResult:
     measurements: list[Measurement] = field(default_factory=list)
 
 
-def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: Collection[int] = ()) -> RunnerResult:
+def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: Collection[int] = (),
+        peers: dict[str, Any] | None = None) -> RunnerResult:
     """The ``workloads`` of ``plan`` on ``runner``; never raises for a broken runner.
 
-    ``sizes`` replaces the plan's no-op map sizes.
+    ``sizes`` replaces the plan's no-op map sizes. ``peers`` (the status
+    entries of :func:`benchmarks.peers.status`) run the same workloads on
+    the same backend afterwards; their measurements have ``side="peer"``.
     """
     from benchmarks.backends import open_backend
 
@@ -58,9 +61,13 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
         backend = stack.enter_context(open_backend(runner))
         _warm_up(backend)
     except (Exception, TimedOut) as error:  # missing package, a runner mid-rewrite, a cluster that won't start
-        say(f"{runner}: unavailable: {_describe(error)}")
+        say(f"{runner}: unavailable: {describe(error)}")
         _close(stack, runner, {})
-        return RunnerResult(runner, available=False, error=_describe(error))
+        if peers:
+            from benchmarks import peers as peer_sides
+
+            peer_sides.runner_unavailable(runner, peers, describe(error))
+        return RunnerResult(runner, available=False, error=describe(error))
     result = RunnerResult(runner, available=True, workers=backend.workers)
     try:
         for workload, n in _jobs(plan, sizes):
@@ -69,11 +76,16 @@ def run(runner: str, plan: Plan, workloads: Collection[str] = WORKLOADS, sizes: 
             try:
                 result.measurements += _measure(backend, workload, n, plan.repeat_for(n))
             except (Exception, TimedOut) as error:
-                say(f"{runner} {workload} n={n}: failed: {_describe(error)}")
-                result.errors[f"{workload}[{n}]"] = _describe(error)
+                say(f"{runner} {workload} n={n}: failed: {describe(error)}")
+                result.errors[f"{workload}[{n}]"] = describe(error)
                 if isinstance(error, TimedOut) and not _still_works(backend):
                     result.errors["skipped"] = "the remaining workloads: the runner no longer works after a timeout"
                     break
+        if peers:
+            from benchmarks import peers as peer_sides
+
+            jobs = [(workload, n) for workload, n in _jobs(plan, sizes) if workload in workloads]
+            result.measurements += peer_sides.measure(backend, plan, jobs, peers)
     finally:
         _close(stack, runner, result.errors)
     return result
@@ -84,8 +96,8 @@ def _close(stack: ExitStack, runner: str, errors: dict[str, str]) -> None:
     try:
         stack.close()
     except Exception as error:  # noqa: BLE001
-        say(f"{runner}: shutting down failed: {_describe(error)}")
-        errors["shutdown"] = _describe(error)
+        say(f"{runner}: shutting down failed: {describe(error)}")
+        errors["shutdown"] = describe(error)
 
 
 def _still_works(backend: Any) -> bool:
@@ -110,7 +122,7 @@ def _warm_up(backend: Any) -> None:
     from benchmarks.workloads import legato_workload
 
     for call in [legato_workload("noop_map", backend.legato), *(side.noop_map for side in backend.raws)]:
-        _check("noop_map", 50, timed(partial(call, 50), call_timeout(50))[1])
+        check("noop_map", 50, timed(partial(call, 50), call_timeout(50))[1])
 
 
 def _measure(backend: Any, workload: str, n: int, repeat: int) -> list[Measurement]:
@@ -138,11 +150,11 @@ def _measure(backend: Any, workload: str, n: int, repeat: int) -> list[Measureme
             except (Exception, TimedOut) as error:
                 if side == "legato":
                     raise
-                failed[index] = _describe(error)
+                failed[index] = describe(error)
                 say(f"{backend.runner:>9} {workload:<9} n={n:<7} raw    failed: {failed[index]}  ({method})")
                 continue
             rss.append(peak_rss() or 0)
-            _check(workload, n, value)
+            check(workload, n, value)
             times.append(seconds)
     measurements = []
     for index, ((side, method, _), times, rss) in enumerate(zip(sides, runs, peaks)):
@@ -166,12 +178,12 @@ def _measurement(backend: Any, workload: str, n: int, side: str, method: str, ru
                        n=n, runs=runs, workers=backend.workers)
 
 
-def _check(workload: str, n: int, value: Any) -> None:
+def check(workload: str, n: int, value: Any) -> None:
     expected = {"chain": n, "fan": n * (n - 1) // 2}.get(workload, list(range(n)))
     if value != expected:
         raise AssertionError(f"{workload}({n}) returned a wrong value: {str(value)[:80]}")
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= 300 else text[:297] + "..."
