@@ -17,6 +17,16 @@ def store(legato_home):
 
 
 @pytest.fixture
+def home(legato_home):
+    """A fresh home whose cached tag-limit names are forgotten before and after the test."""
+    from legato.scheduling import limits
+
+    limits._tag_limits.expire()
+    yield legato_home
+    limits._tag_limits.expire()
+
+
+@pytest.fixture
 def clock():
     return FakeClock(T0)
 

@@ -17,13 +17,6 @@ from legato.scheduling import limits
 from legato.scheduling.errors import ConcurrencySlotTimeout, LimitNotFound
 
 
-@pytest.fixture
-def home(legato_home):
-    limits._tag_limits.expire()
-    yield legato_home
-    limits._tag_limits.expire()
-
-
 def test_a_limit_bounds_holders_across_threads(home):
     limits.set_limit("warehouse", 2)
     inside, peak, lock = [0], [0], threading.Lock()

@@ -13,13 +13,6 @@ from legato.scheduling import limits
 from legato.scheduling.errors import ConcurrencySlotTimeout
 
 
-@pytest.fixture
-def home(legato_home):
-    limits._tag_limits.expire()
-    yield legato_home
-    limits._tag_limits.expire()
-
-
 def test_the_sync_path_holds_a_slot_that_others_wait_for(home):
     """Prefect: ``with concurrency("db", occupy=1):`` holds the slot; a timed-out wait raises TimeoutError."""
     limits.set_limit("db", 1)
