@@ -39,7 +39,7 @@ from legato.core import states as S
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream
 from legato.core.context import RunInfo
-from legato.core.futures import LegatoFuture
+from legato.core.futures import LegatoFuture, set_run_type
 
 if TYPE_CHECKING:
     from legato.core.contracts import Runner
@@ -60,8 +60,8 @@ class TaskRun:
 
     __slots__ = (
         "engine",
-        "id",
-        "name",
+        "_id",
+        "_name",
         "task",
         "args",
         "kwargs",
@@ -91,11 +91,15 @@ class TaskRun:
         "__weakref__",
     )
 
-    def __init__(self, engine: Any, task: Task, name: str, map_index: int | None,
-                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = RELEASED_KWARGS) -> None:
+    def __init__(self, engine: Any, task: Task, name: str | int | ElementNames, map_index: int | None,
+                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = RELEASED_KWARGS,
+                 id_base: int | None = None, since: float | None = None) -> None:
         self.engine = engine
-        self.id = _getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, as f"{bits:016x}", in half the time
-        self.name = name
+        #: the run's id, or (an element of a map) its map's random base, shared by its elements: see ``id``
+        self._id: str | int = (_getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, in half f"{bits:016x}"'s time
+                               if id_base is None else id_base)
+        #: its name, or its number for the task's default ``{task}-{n}`` names: see ``name``
+        self._name = name
         self.task = task
         self.map_index = map_index
         #: the argument template (upstreams replaced by slots); emptied when the run settles
@@ -107,7 +111,7 @@ class TaskRun:
         self.waiting_on = 0
         self.dependents: list[TaskRun] | None = None
         #: when it was created: its Pending state, made only if someone looks before the run moves on
-        self._since: float | S.State | None = time.time()
+        self._since: float | S.State | None = time.time() if since is None else since
         #: the state the engine set last (None while the run is still in its first, unseen Pending)
         self.last_state: S.State | None = None
         self.run_count = 0
@@ -162,6 +166,34 @@ class TaskRun:
         self.last_state = state
 
     @property
+    def id(self) -> str:
+        """16 hex digits, random; an element of a map: its map's random base plus its index.
+
+        A big map's elements do not each carry a string that nobody may
+        read (with history off, nobody does): the id is made from the base
+        they share when asked for, the same every time it is asked for.
+        """
+        run_id = self._id
+        if type(run_id) is str:
+            return run_id
+        return ((run_id + self.map_index) & _ID_MASK).to_bytes(8, "big").hex()  # type: ignore[operator]
+
+    @property
+    def name(self) -> str:
+        """``{task}-{n}``, or its ``task_run_name``; a default name is made when asked for, from its number."""
+        name = self._name
+        kind = type(name)
+        if kind is str:
+            return name  # type: ignore[return-value]
+        if kind is int:
+            return f"{self.task.name}-{name}"
+        return f"{self.task.name}-{name.offset + self.map_index}"  # type: ignore[union-attr, operator]
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._name = name
+
+    @property
     def task_name(self) -> str:
         return self.task.name
 
@@ -198,6 +230,25 @@ class TaskRun:
     def __repr__(self) -> str:
         return f"TaskRun({self.name!r}, state={self.state!r})"
 
+
+
+set_run_type(TaskRun)  # a map's future list holds task runs: see LegatoFutureList
+
+_ID_MASK = (1 << 64) - 1
+
+
+class ElementNames:
+    """The numbers of a run of map elements named ``{task}-{offset + map_index}``, shared by them all.
+
+    Elements made one after the other take consecutive numbers from their
+    task's counter; then they all point to one of these instead of each
+    holding a string (or an int) of its own.
+    """
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
 
 
 UPSTREAM_TYPES = (LegatoFuture, S.State)
@@ -343,6 +394,6 @@ def release(run: TaskRun) -> None:
 
 
 __all__ = [
-    "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
+    "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "ElementNames", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
     "find_cycle", "flatten_wait_for", "is_upstream", "link", "release", "sources", "transition",
 ]

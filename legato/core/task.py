@@ -229,7 +229,7 @@ class Task(Generic[R]):
                 if iterated:
                     engine.record_edges(run, iterated)
                 run.limiter = limiter
-                futures.append(LegatoFuture(run))
+                futures.append(run)  # the list makes its future when someone takes it
                 chunk.append(run)
                 if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made
                     engine.launch(chunk)
