@@ -114,3 +114,32 @@ def test_a_flow_returning_a_map_list_gives_its_values(size):
         return double.map(range(size))
 
     assert body() == [2 * x for x in range(size)]
+
+
+def test_elements_keep_the_tags_and_runner_options_of_their_blocks_and_interleaved_names():
+    from legato.core.context import runner_options, tags
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def body():
+        with tags("blue"), runner_options(num_cpus=2):
+            futures = double.map(range(3))
+        loose = double.map(range(2))
+        futures.wait()
+        loose.wait()
+        return [f.task_run for f in futures], [f.task_run for f in loose]
+
+    tagged, loose = body()
+    assert all(run.tags == frozenset({"blue"}) and run.options == {"num_cpus": 2} for run in tagged)
+    assert all(run.tags == frozenset() and run.options is None for run in loose)
+    assert [run.name for run in tagged + loose] == ["double-0", "double-1", "double-2", "double-3", "double-4"]
+
+
+def test_an_element_with_a_future_in_its_arguments_is_made_as_a_submitted_run():
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def body():
+        first = double.submit(1)
+        futures = double.map([first, 5])
+        return futures.result(), [f.task_run.upstream_ids() for f in futures]
+
+    values, upstreams = body()
+    assert values == [4, 10]
