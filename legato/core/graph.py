@@ -235,6 +235,7 @@ class TaskRun:
 set_run_type(TaskRun)  # a map's future list holds task runs: see LegatoFutureList
 
 _ID_MASK = (1 << 64) - 1
+_COMPLETED_TYPE = S.StateType.COMPLETED
 
 
 class ElementNames:
@@ -363,7 +364,8 @@ def transition(run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
     if run.holds_slot and limiter is not None:
         run.holds_slot = False
         limiter.in_flight -= 1
-    run.ended_at = time.time()
+    # a Completed state made as the run ended carries that time (a batch's share one float)
+    run.ended_at = state._ts if state.type is _COMPLETED_TYPE and type(state) is S.State else time.time()
     if run.dependents:
         for dependent in run.dependents:
             dependent.waiting_on -= 1

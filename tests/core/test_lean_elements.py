@@ -143,3 +143,43 @@ def test_an_element_with_a_future_in_its_arguments_is_made_as_a_submitted_run():
 
     values, upstreams = body()
     assert values == [4, 10]
+
+
+def test_batched_elements_run_in_their_context_with_their_states_and_times():
+    from legato.core.context import TaskRunContext
+
+    @task
+    def whoami(x: int) -> tuple[str, int]:
+        context = TaskRunContext.get()
+        return context.task_run.name, context.task_run.map_index
+
+    @task
+    async def later(x: int) -> int:
+        return x + 1
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def body():
+        futures = whoami.map(range(3000))
+        futures.wait()
+        runs = [f.task_run for f in futures]
+        return futures.result(), runs, later.map(range(50)).result()
+
+    values, runs, incremented = body()
+    assert [index for _, index in values] == list(range(3000))
+    assert [name for name, _ in values] == [run.name for run in runs]
+    assert incremented == list(range(1, 51))
+    for run in runs:
+        assert run.state.is_completed() and run.run_count == 1
+        assert run.started_at <= run.ended_at and abs(run.state.timestamp.timestamp() - run.ended_at) < 1e-3
+
+
+def test_on_running_hooks_and_tags_still_see_each_batched_element():
+    seen = []
+    hooked = double.with_options(on_running=[lambda task, run, state: seen.append(run.map_index)], tags=["t"])
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def body():
+        return hooked.map(range(500)).result()
+
+    assert body() == [2 * x for x in range(500)]
+    assert sorted(seen) == list(range(500))
