@@ -30,6 +30,7 @@ failure that turns a 10,000-link chain NotReady is no deeper than one link.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -55,6 +56,46 @@ NO_UPSTREAMS: tuple[Upstream, ...] = ()
 RELEASED_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
+_extra_lock = threading.Lock()
+
+
+class _Rare:
+    """A task run attribute that nearly every run leaves at its default, kept out of its slots.
+
+    A big map keeps every one of its task runs until the flow ends; a slot
+    is 8 bytes on each of them whether it is used or not. These attributes
+    live in the run's ``_extra`` dict, made (under a lock, as two threads
+    may set different ones) only when one is set to something else than
+    its default; setting the default on a run without one costs nothing.
+    """
+
+    __slots__ = ("key", "default")
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+        self.key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, run: Any, owner: type | None = None) -> Any:
+        if run is None:
+            return self
+        extra = run._extra
+        return self.default if extra is None else extra.get(self.key, self.default)
+
+    def __set__(self, run: Any, value: Any) -> None:
+        extra = run._extra
+        if extra is None:
+            if value is self.default:
+                return
+            with _extra_lock:
+                extra = run._extra
+                if extra is None:
+                    extra = run._extra = {}
+        extra[self.key] = value
+
+
 class TaskRun:
     """One run of a task inside a flow run: its arguments, edges and state."""
 
@@ -66,12 +107,9 @@ class TaskRun:
         "args",
         "kwargs",
         "upstreams",
-        "wait_for",
         "waiting_on",
-        "dependents",
         "last_state",
         "run_count",
-        "retry_state",
         "runner",
         "runner_future",
         "attempt_open",
@@ -81,14 +119,11 @@ class TaskRun:
         "ended_at",
         "map_index",
         "tags",
-        "cache_parameters",
         "settled",
         "batch_index",
-        "options",
         "limiter",
-        "holds_slot",
         "_since",
-        "__weakref__",
+        "_extra",
     )
 
     def __init__(self, engine: Any, task: Task, name: str | int | ElementNames, map_index: int | None,
@@ -107,15 +142,12 @@ class TaskRun:
         self.kwargs = kwargs
         #: edges; the shared empty tuple when there are none (the common case), and once settled
         self.upstreams: Sequence[Upstream] = NO_UPSTREAMS
-        self.wait_for: Sequence[Upstream] = NO_UPSTREAMS
         self.waiting_on = 0
-        self.dependents: list[TaskRun] | None = None
         #: when it was created: its Pending state, made only if someone looks before the run moves on
         self._since: float | S.State | None = time.time() if since is None else since
         #: the state the engine set last (None while the run is still in its first, unseen Pending)
         self.last_state: S.State | None = None
         self.run_count = 0
-        self.retry_state: Any = None
         self.runner: Runner | None = None
         self.runner_future: Any = None
         self.attempt_open = False
@@ -124,16 +156,27 @@ class TaskRun:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.tags: frozenset[str] = task.tags
-        self.cache_parameters: dict[str, Any] | None = None
         #: no more transitions: a final state, or Pending named NotReady
         self.settled = False
         #: position in the batch its last attempt ran in (its runner future is the batch's)
         self.batch_index: int | None = None
-        #: backend options from a ``runner_options(...)`` block around its creation
-        self.options: dict[str, Any] | None = None
         #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
         self.limiter: Limiter | None = None
-        self.holds_slot = False
+        #: the attributes nearly every run leaves at their defaults (see _Rare), once one is set
+        self._extra: dict[str, Any] | None = None
+
+    #: edges it only waits for (``wait_for``)
+    wait_for: Sequence[Upstream] = _Rare(NO_UPSTREAMS)  # type: ignore[assignment]
+    #: runs waiting for this one, while it is unsettled
+    dependents: list[TaskRun] | None = _Rare(None)  # type: ignore[assignment]
+    #: what its retries keep between attempts
+    retry_state: Any = _Rare(None)
+    #: its parameters, kept from the cache lookup to persist its result
+    cache_parameters: dict[str, Any] | None = _Rare(None)  # type: ignore[assignment]
+    #: backend options from a ``runner_options(...)`` block around its creation
+    options: dict[str, Any] | None = _Rare(None)  # type: ignore[assignment]
+    #: whether it holds one of its map's ``max_concurrency`` slots
+    holds_slot: bool = _Rare(False)  # type: ignore[assignment]
 
     @property
     def state(self) -> S.State:
@@ -235,6 +278,8 @@ class TaskRun:
 set_run_type(TaskRun)  # a map's future list holds task runs: see LegatoFutureList
 
 _ID_MASK = (1 << 64) - 1
+#: the rare attributes a settled run drops (see release)
+_RELEASED = ("wait_for", "retry_state", "cache_parameters")
 _COMPLETED_TYPE = S.StateType.COMPLETED
 
 
@@ -361,12 +406,12 @@ def transition(run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
     run.settled = True
     run.last_state = state
     limiter = run.limiter
-    if run.holds_slot and limiter is not None:
+    if limiter is not None and run.holds_slot:
         run.holds_slot = False
         limiter.in_flight -= 1
     # a Completed state made as the run ended carries that time (a batch's share one float)
     run.ended_at = state._ts if state.type is _COMPLETED_TYPE and type(state) is S.State else time.time()
-    if run.dependents:
+    if run._extra is not None and run.dependents:
         for dependent in run.dependents:
             dependent.waiting_on -= 1
             if dependent.waiting_on == 0:
@@ -387,10 +432,12 @@ def release(run: TaskRun) -> None:
     """
     run.args = ()
     run.kwargs = RELEASED_KWARGS
-    run.upstreams = run.wait_for = NO_UPSTREAMS
+    run.upstreams = NO_UPSTREAMS
     run._since = None
-    run.retry_state = None
-    run.cache_parameters = None
+    extra = run._extra
+    if extra is not None:
+        for key in _RELEASED:
+            extra.pop(key, None)
     if run.runner is not None and run.runner.shares_memory:
         run.runner_future = None
 

@@ -145,8 +145,8 @@ class MapScheduler:
         running: S.State | None = None  # the Running state of this batch's first attempts, made for the first
         on_started = self._on_started
         for run in chunk:
-            if (run.run_count == 0 and not run.upstreams and not run.wait_for and not run.settled
-                    and self.crash is None):
+            if (run.run_count == 0 and not run.upstreams and (run._extra is None or not run.wait_for)
+                    and not run.settled and self.crash is None):
                 # a first attempt with nothing to check (a batched task never caches): what _prepare does,
                 # with one Running state and start time for the batch, which starts as one
                 if running is None:
@@ -176,7 +176,7 @@ class MapScheduler:
                 args.append(run.args)
                 kwargs.append(run.kwargs)
                 slot_lists.append(slots)
-                option_list.append(run.options)
+                option_list.append(None if run._extra is None else run.options)
             else:
                 items.append(self._work_item(run, slots))
             runs.append(run)
@@ -244,7 +244,7 @@ class MapScheduler:
                     if remote:
                         done_states.append(self._completed(run, S.ResultRef(functools.partial(element_result,
                                                                                                 future, index))))
-                    elif run.cache_parameters is None:  # nothing to persist: _completed's state, made here
+                    elif run._extra is None or run.cache_parameters is None:  # nothing to persist: _completed's state, made here
                         done_states.append(S.State(_COMPLETED, "Completed", None, value, now))
                     else:
                         done_states.append(self._completed(run, value))

@@ -183,3 +183,39 @@ def test_on_running_hooks_and_tags_still_see_each_batched_element():
 
     assert body() == [2 * x for x in range(500)]
     assert sorted(seen) == list(range(500))
+
+
+def test_rare_attributes_cost_a_run_nothing_until_one_is_set():
+    from legato.core.graph import NO_UPSTREAMS, TaskRun, release
+
+    run = TaskRun(None, double, "double-0", None)
+    assert (run.wait_for, run.dependents, run.retry_state, run.cache_parameters, run.options, run.holds_slot) == (
+        NO_UPSTREAMS, None, None, None, None, False)
+    run.retry_state = None
+    run.holds_slot = False
+    assert run._extra is None
+    run.retry_state = {"attempt": 1}
+    run.holds_slot = True
+    assert run.retry_state == {"attempt": 1} and run.holds_slot is True and run.options is None
+    release(run)
+    assert run.retry_state is None and run.holds_slot is True  # released: what a settled run no longer needs
+    assert not hasattr(run, "__dict__")
+
+
+def test_retries_max_concurrency_and_wait_for_of_elements_keep_working():
+    attempts: dict[int, int] = {}
+
+    @task(retries=2)
+    def flaky(x: int) -> int:
+        attempts[x] = attempts.get(x, 0) + 1
+        if attempts[x] < 2 and x % 3 == 0:
+            raise ValueError(x)
+        return x
+
+    @flow(task_runner=ThreadPoolTaskRunner(2))
+    def body():
+        gate = double.submit(1)
+        return flaky.map(range(30), wait_for=[gate], max_concurrency=4).result()
+
+    assert body() == list(range(30))
+    assert all(attempts[x] == (2 if x % 3 == 0 else 1) for x in range(30))
