@@ -85,15 +85,19 @@ class _Rare:
         return self.default if extra is None else extra.get(self.key, self.default)
 
     def __set__(self, run: Any, value: Any) -> None:
-        extra = run._extra
-        if extra is None:
+        if run._extra is None and value is self.default:
+            return
+        with _extra_lock:  # a run's _extra is changed under the lock only, and dropped when it empties
+            extra = run._extra
             if value is self.default:
-                return
-            with _extra_lock:
-                extra = run._extra
+                if extra is not None:
+                    extra.pop(self.key, None)
+                    if not extra:
+                        run._extra = None
+            else:
                 if extra is None:
                     extra = run._extra = {}
-        extra[self.key] = value
+                extra[self.key] = value
 
 
 class TaskRun:
@@ -113,14 +117,11 @@ class TaskRun:
         "runner",
         "runner_future",
         "attempt_open",
-        "waiter",
-        "callbacks",
         "started_at",
         "ended_at",
         "map_index",
         "tags",
         "settled",
-        "batch_index",
         "limiter",
         "_since",
         "_extra",
@@ -151,15 +152,11 @@ class TaskRun:
         self.runner: Runner | None = None
         self.runner_future: Any = None
         self.attempt_open = False
-        self.waiter: threading.Event | None = None
-        self.callbacks: list[Callable[[TaskRun], None]] | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.tags: frozenset[str] = task.tags
         #: no more transitions: a final state, or Pending named NotReady
         self.settled = False
-        #: position in the batch its last attempt ran in (its runner future is the batch's)
-        self.batch_index: int | None = None
         #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
         self.limiter: Limiter | None = None
         #: the attributes nearly every run leaves at their defaults (see _Rare), once one is set
@@ -177,6 +174,12 @@ class TaskRun:
     options: dict[str, Any] | None = _Rare(None)  # type: ignore[assignment]
     #: whether it holds one of its map's ``max_concurrency`` slots
     holds_slot: bool = _Rare(False)  # type: ignore[assignment]
+    #: set when it settles, for whoever waits for it on its own
+    waiter: threading.Event | None = _Rare(None)  # type: ignore[assignment]
+    #: called with the run when it settles
+    callbacks: list[Callable[[TaskRun], None]] | None = _Rare(None)  # type: ignore[assignment]
+    #: position in the batch its last attempt ran in on a remote runner (its runner future is the batch's)
+    batch_index: int | None = _Rare(None)  # type: ignore[assignment]
 
     @property
     def state(self) -> S.State:
@@ -278,8 +281,6 @@ class TaskRun:
 set_run_type(TaskRun)  # a map's future list holds task runs: see LegatoFutureList
 
 _ID_MASK = (1 << 64) - 1
-#: the rare attributes a settled run drops (see release)
-_RELEASED = ("wait_for", "retry_state", "cache_parameters")
 _COMPLETED_TYPE = S.StateType.COMPLETED
 
 
@@ -434,10 +435,10 @@ def release(run: TaskRun) -> None:
     run.kwargs = RELEASED_KWARGS
     run.upstreams = NO_UPSTREAMS
     run._since = None
-    extra = run._extra
-    if extra is not None:
-        for key in _RELEASED:
-            extra.pop(key, None)
+    if run._extra is not None:
+        run.wait_for = NO_UPSTREAMS
+        run.retry_state = None
+        run.cache_parameters = None
     if run.runner is not None and run.runner.shares_memory:
         run.runner_future = None
 

@@ -193,7 +193,8 @@ class MapScheduler:
             return outcomes + self._batch_not_taken(backlog, runs, attempts, error)
         for index, run in enumerate(runs):
             run.runner_future = future
-            run.batch_index = index
+            if not local:  # where a remote element's value is found in its batch's (local ones carry values)
+                run.batch_index = index
         future.add_done_callback(lambda f: self._batch_done(task, backlog, runs, attempts, f))
         return outcomes
 
