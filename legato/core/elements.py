@@ -73,7 +73,7 @@ class MapElements:
         block_options = current_runner_options()
         options = {**task.runner_options, **block_options} if block_options else None
         on_created = self._on_created
-        id_base = _getrandbits(64)
+        id_base = _getrandbits(63)  # random, and no element's id goes past 64 bits
         names = ElementNames(0)
         chunk: list[TaskRun] = []
         since = time.time()
