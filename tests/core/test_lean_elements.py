@@ -219,3 +219,13 @@ def test_retries_max_concurrency_and_wait_for_of_elements_keep_working():
 
     assert body() == list(range(30))
     assert all(attempts[x] == (2 if x % 3 == 0 else 1) for x in range(30))
+
+
+def test_the_readme_example_runs(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("\n### Lean map elements (threads)\n")
+    block = re.findall(r"```python\n(.*?)```", text[start:text.index("\n## ", start)], re.S)[0]
+    exec(compile(block, "README lean", "exec"), {"__name__": "readme"})
+    assert "([0, 2, 4], 'double-0', True)" in capsys.readouterr().out
