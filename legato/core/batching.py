@@ -24,13 +24,15 @@ batched (each element needs its own deadline or cache lookup first).
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from legato.core.work import WorkItem
+from legato.core.context import TaskRunContext, task_run_context
+from legato.core.work import _PLAIN_RESULTS, WorkItem, _run_coroutine
 
 MAX_BATCH = 1024
 
@@ -135,6 +137,43 @@ class LocalBatch(BatchWork):
         for run, args, kwargs, slots, options in zip(self.runs, self.args, self.kwargs, self.slot_lists,
                                                      self.option_list):
             yield WorkItem(task, args, kwargs, run, slots, engine, options)
+
+    def __call__(self, *upstream_values: Any) -> tuple[float, list[tuple[bool, Any]]]:
+        """Run the elements in order, as :class:`BatchWork` does.
+
+        An element with nothing around its call (no argument slots, tags,
+        ``on_running`` hooks, nor an ``async`` function) is called right
+        here, in its task run context, without a work item of its own.
+        """
+        task, engine = self.task, self.engine
+        if task.on_running or task.is_async:
+            return super().__call__(*upstream_values)
+        fn = task.fn
+        outcomes: list[tuple[bool, Any]] = []
+        append = outcomes.append
+        context_set, context_reset = task_run_context.set, task_run_context.reset
+        started = time.perf_counter()
+        for run, args, kwargs, slots, options, (start, stop) in zip(
+                self.runs, self.args, self.kwargs, self.slot_lists, self.option_list, self.spans):
+            try:
+                if slots is not None or run.tags:
+                    append((True, WorkItem(task, args, kwargs, run, slots, engine, options)(
+                        *upstream_values[start:stop])))
+                    continue
+                token = context_set(TaskRunContext(task, run, engine, args, kwargs))
+                try:
+                    result = fn(*args, **kwargs)
+                    if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
+                        result = _run_coroutine(result, task.timeout_seconds, run.name)
+                finally:
+                    context_reset(token)
+                append((True, result))
+            except Exception as error:
+                append((False, error))
+            except BaseException as interrupt:
+                append((False, interrupt))
+                break
+        return time.perf_counter() - started, outcomes
 
     @property  # type: ignore[override]
     def items(self) -> list[WorkItem]:

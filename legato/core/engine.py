@@ -44,6 +44,7 @@ from legato.core.context import current_runner_options, current_tags, run_scope
 from legato.core.contracts import ResultStore, Runner, RunObserver, observer_hooks
 from legato.core.direct import DirectCalls
 from legato.core.dispatch import Dispatch
+from legato.core.elements import MapElements
 from legato.core.context import task_run_context
 from legato.core.errors import CancelledRun, DependencyCycleError, format_error
 from legato.core.graph import (
@@ -68,7 +69,7 @@ def _current_task_run() -> TaskRun | None:
     return run if isinstance(run, TaskRun) else None
 
 
-class FlowEngine(Dispatch, MapScheduler, DirectCalls):
+class FlowEngine(Dispatch, MapScheduler, DirectCalls, MapElements):
     """Runs the tasks of one flow run on one task runner."""
 
     def __init__(self, flow_run: FlowRun, runner: Runner, observers: Sequence[RunObserver] = (),

@@ -30,6 +30,7 @@ failure that turns a 10,000-link chain NotReady is no deeper than one link.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -40,7 +41,7 @@ from legato.core.adoption import AdoptedInput
 from legato.core.annotations import allow_failure
 from legato.core.arguments import Upstream
 from legato.core.context import RunInfo
-from legato.core.futures import LegatoFuture
+from legato.core.futures import LegatoFuture, set_run_type
 
 if TYPE_CHECKING:
     from legato.core.contracts import Runner
@@ -56,47 +57,86 @@ NO_UPSTREAMS: tuple[Upstream, ...] = ()
 RELEASED_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
+_extra_lock = threading.Lock()
+
+
+class _Rare:
+    """A task run attribute that nearly every run leaves at its default, kept out of its slots.
+
+    A big map keeps every one of its task runs until the flow ends; a slot
+    is 8 bytes on each of them whether it is used or not. These attributes
+    live in the run's ``_extra`` dict, made (under a lock, as two threads
+    may set different ones) only when one is set to something else than
+    its default; setting the default on a run without one costs nothing.
+    """
+
+    __slots__ = ("key", "default")
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+        self.key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, run: Any, owner: type | None = None) -> Any:
+        if run is None:
+            return self
+        extra = run._extra
+        return self.default if extra is None else extra.get(self.key, self.default)
+
+    def __set__(self, run: Any, value: Any) -> None:
+        if run._extra is None and value is self.default:
+            return
+        with _extra_lock:  # a run's _extra is changed under the lock only, and dropped when it empties
+            extra = run._extra
+            if value is self.default:
+                if extra is not None:
+                    extra.pop(self.key, None)
+                    if not extra:
+                        run._extra = None
+            else:
+                if extra is None:
+                    extra = run._extra = {}
+                extra[self.key] = value
+
+
 class TaskRun:
     """One run of a task inside a flow run: its arguments, edges and state."""
 
     __slots__ = (
         "engine",
-        "id",
-        "name",
+        "_id",
+        "_name",
         "task",
         "args",
         "kwargs",
         "upstreams",
-        "wait_for",
         "waiting_on",
-        "dependents",
         "last_state",
         "run_count",
-        "retry_state",
         "runner",
         "runner_future",
         "attempt_open",
-        "waiter",
-        "callbacks",
         "started_at",
         "ended_at",
         "map_index",
         "tags",
-        "cache_parameters",
         "settled",
-        "batch_index",
-        "options",
         "limiter",
-        "holds_slot",
         "_since",
-        "__weakref__",
+        "_extra",
     )
 
-    def __init__(self, engine: Any, task: Task, name: str, map_index: int | None,
-                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = RELEASED_KWARGS) -> None:
+    def __init__(self, engine: Any, task: Task, name: str | int | ElementNames, map_index: int | None,
+                 args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] = RELEASED_KWARGS,
+                 id_base: int | None = None, since: float | None = None) -> None:
         self.engine = engine
-        self.id = _getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, as f"{bits:016x}", in half the time
-        self.name = name
+        #: the run's id, or (an element of a map) its map's random base, shared by its elements: see ``id``
+        self._id: str | int = (_getrandbits(64).to_bytes(8, "big").hex()  # 16 hex digits, in half f"{bits:016x}"'s time
+                               if id_base is None else id_base)
+        #: its name, or its number for the task's default ``{task}-{n}`` names: see ``name``
+        self._name = name
         self.task = task
         self.map_index = map_index
         #: the argument template (upstreams replaced by slots); emptied when the run settles
@@ -104,33 +144,43 @@ class TaskRun:
         self.kwargs = kwargs
         #: edges; the shared empty tuple when there are none (the common case), and once settled
         self.upstreams: Sequence[Upstream] = NO_UPSTREAMS
-        self.wait_for: Sequence[Upstream] = NO_UPSTREAMS
         self.waiting_on = 0
-        self.dependents: list[TaskRun] | None = None
         #: when it was created: its Pending state, made only if someone looks before the run moves on
-        self._since: float | S.State | None = time.time()
+        self._since: float | S.State | None = time.time() if since is None else since
         #: the state the engine set last (None while the run is still in its first, unseen Pending)
         self.last_state: S.State | None = None
         self.run_count = 0
-        self.retry_state: Any = None
         self.runner: Runner | None = None
         self.runner_future: Any = None
         self.attempt_open = False
-        self.waiter: threading.Event | None = None
-        self.callbacks: list[Callable[[TaskRun], None]] | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.tags: frozenset[str] = task.tags
-        self.cache_parameters: dict[str, Any] | None = None
         #: no more transitions: a final state, or Pending named NotReady
         self.settled = False
-        #: position in the batch its last attempt ran in (its runner future is the batch's)
-        self.batch_index: int | None = None
-        #: backend options from a ``runner_options(...)`` block around its creation
-        self.options: dict[str, Any] | None = None
         #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
         self.limiter: Limiter | None = None
-        self.holds_slot = False
+        #: the attributes nearly every run leaves at their defaults (see _Rare), once one is set
+        self._extra: dict[str, Any] | None = None
+
+    #: edges it only waits for (``wait_for``)
+    wait_for: Sequence[Upstream] = _Rare(NO_UPSTREAMS)  # type: ignore[assignment]
+    #: runs waiting for this one, while it is unsettled
+    dependents: list[TaskRun] | None = _Rare(None)  # type: ignore[assignment]
+    #: what its retries keep between attempts
+    retry_state: Any = _Rare(None)
+    #: its parameters, kept from the cache lookup to persist its result
+    cache_parameters: dict[str, Any] | None = _Rare(None)  # type: ignore[assignment]
+    #: backend options from a ``runner_options(...)`` block around its creation
+    options: dict[str, Any] | None = _Rare(None)  # type: ignore[assignment]
+    #: whether it holds one of its map's ``max_concurrency`` slots
+    holds_slot: bool = _Rare(False)  # type: ignore[assignment]
+    #: set when it settles, for whoever waits for it on its own
+    waiter: threading.Event | None = _Rare(None)  # type: ignore[assignment]
+    #: called with the run when it settles
+    callbacks: list[Callable[[TaskRun], None]] | None = _Rare(None)  # type: ignore[assignment]
+    #: position in the batch its last attempt ran in on a remote runner (its runner future is the batch's)
+    batch_index: int | None = _Rare(None)  # type: ignore[assignment]
 
     @property
     def state(self) -> S.State:
@@ -161,6 +211,34 @@ class TaskRun:
     @state.setter
     def state(self, state: S.State) -> None:
         self.last_state = state
+
+    @property
+    def id(self) -> str:
+        """16 hex digits, random; an element of a map: its map's random base plus its index.
+
+        A big map's elements do not each carry a string that nobody may
+        read (with history off, nobody does): the id is made from the base
+        they share when asked for, the same every time it is asked for.
+        """
+        run_id = self._id
+        if type(run_id) is str:
+            return run_id
+        return ((run_id + self.map_index) & _ID_MASK).to_bytes(8, "big").hex()  # type: ignore[operator]
+
+    @property
+    def name(self) -> str:
+        """``{task}-{n}``, or its ``task_run_name``; a default name is made when asked for, from its number."""
+        name = self._name
+        kind = type(name)
+        if kind is str:
+            return name  # type: ignore[return-value]
+        if kind is int:
+            return f"{self.task.name}-{name}"
+        return f"{self.task.name}-{name.offset + self.map_index}"  # type: ignore[union-attr, operator]
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._name = name
 
     @property
     def task_name(self) -> str:
@@ -200,6 +278,26 @@ class TaskRun:
     def __repr__(self) -> str:
         return f"TaskRun({self.name!r}, state={self.state!r})"
 
+
+
+set_run_type(TaskRun)  # a map's future list holds task runs: see LegatoFutureList
+
+_ID_MASK = (1 << 64) - 1
+_COMPLETED_TYPE = S.StateType.COMPLETED
+
+
+class ElementNames:
+    """The numbers of a run of map elements named ``{task}-{offset + map_index}``, shared by them all.
+
+    Elements made one after the other take consecutive numbers from their
+    task's counter; then they all point to one of these instead of each
+    holding a string (or an int) of its own.
+    """
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
 
 
 UPSTREAM_TYPES = (LegatoFuture, S.State, AdoptedInput)  # AdoptedInput: see legato.core.adoption
@@ -311,11 +409,12 @@ def transition(run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
     run.settled = True
     run.last_state = state
     limiter = run.limiter
-    if run.holds_slot and limiter is not None:
+    if limiter is not None and run.holds_slot:
         run.holds_slot = False
         limiter.in_flight -= 1
-    run.ended_at = time.time()
-    if run.dependents:
+    # a Completed state made as the run ended carries that time (a batch's share one float)
+    run.ended_at = state._ts if state.type is _COMPLETED_TYPE and type(state) is S.State else time.time()
+    if run._extra is not None and run.dependents:
         for dependent in run.dependents:
             dependent.waiting_on -= 1
             if dependent.waiting_on == 0:
@@ -336,15 +435,17 @@ def release(run: TaskRun) -> None:
     """
     run.args = ()
     run.kwargs = RELEASED_KWARGS
-    run.upstreams = run.wait_for = NO_UPSTREAMS
+    run.upstreams = NO_UPSTREAMS
     run._since = None
-    run.retry_state = None
-    run.cache_parameters = None
+    if run._extra is not None:
+        run.wait_for = NO_UPSTREAMS
+        run.retry_state = None
+        run.cache_parameters = None
     if run.runner is not None and run.runner.shares_memory:
         run.runner_future = None
 
 
 __all__ = [
-    "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
+    "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "ElementNames", "Limiter", "TaskRun", "begin_attempt", "close_attempt",
     "find_cycle", "flatten_wait_for", "is_upstream", "link", "release", "sources", "transition",
 ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import itertools
+import time
 from typing import Any
 
 from legato.core import states as S
@@ -30,6 +31,9 @@ from legato.core.batching import Backlog, BatchWork, LocalBatch
 from legato.core.errors import WorkerCrashedError
 from legato.core.graph import Limiter, TaskRun, close_attempt
 from legato.core.work import Inline, WorkItem
+
+_RUNNING = S.StateType.RUNNING
+_COMPLETED = S.StateType.COMPLETED
 
 #: the span of upstream values of a batch element that has none, while none before it had
 NO_SPAN = (0, 0)
@@ -47,6 +51,7 @@ class MapScheduler:
     _concurrency_known: int | None
     _backlogs: dict[Any, Backlog]
     _batchable_tasks: dict[Any, bool]
+    _on_started: tuple[Any, ...]
 
     def _route(self, runs: list[TaskRun]) -> list[tuple[TaskRun, S.State | None]]:
         """Dispatch ready runs: mapped elements through their task's backlog, the rest one by one."""
@@ -140,12 +145,31 @@ class MapScheduler:
         kwargs: list[Any] = []
         slot_lists: list[list[int | Inline] | None] = []
         option_list: list[dict[str, Any] | None] = []
+        running: S.State | None = None  # the Running state of this batch's first attempts, made for the first
+        on_started = self._on_started
         for run in chunk:
-            prepared = self._prepare(run)
-            if prepared is None or isinstance(prepared, S.State):
-                outcomes.append((run, prepared))
-                continue
-            slots, upstream_futures = prepared
+            if (run.run_count == 0 and not run.upstreams and (run._extra is None or not run.wait_for)
+                    and not run.settled and self.crash is None):
+                # a first attempt with nothing to check (a batched task never caches): what _prepare does,
+                # with one Running state and start time for the batch, which starts as one
+                if running is None:
+                    running = S.State(_RUNNING, "Running", None, None, time.time())
+                    started_at = running._ts
+                run.run_count = 1
+                run.last_state = running
+                if run.started_at is None:
+                    run.started_at = started_at
+                    for started in on_started:
+                        started(run)
+                run.batch_index = None
+                run.attempt_open = True
+                slots, upstream_futures = None, ()
+            else:
+                prepared = self._prepare(run)
+                if prepared is None or isinstance(prepared, S.State):
+                    outcomes.append((run, prepared))
+                    continue
+                slots, upstream_futures = prepared
             if upstream_futures:
                 spans.append((len(futures), len(futures) + len(upstream_futures)))
                 futures.extend(upstream_futures)
@@ -155,7 +179,7 @@ class MapScheduler:
                 args.append(run.args)
                 kwargs.append(run.kwargs)
                 slot_lists.append(slots)
-                option_list.append(run.options)
+                option_list.append(None if run._extra is None else run.options)
             else:
                 items.append(self._work_item(run, slots))
             runs.append(run)
@@ -172,7 +196,8 @@ class MapScheduler:
             return outcomes + self._batch_not_taken(backlog, runs, attempts, error)
         for index, run in enumerate(runs):
             run.runner_future = future
-            run.batch_index = index
+            if not local:  # where a remote element's value is found in its batch's (local ones carry values)
+                run.batch_index = index
         future.add_done_callback(lambda f: self._batch_done(task, backlog, runs, attempts, f))
         return outcomes
 
@@ -192,7 +217,13 @@ class MapScheduler:
         with self._lock:
             backlog.in_flight -= 1
             if results is not None:  # close the elements' attempts in one go, not with a lock each
-                closed = [close_attempt(run, attempt) for run, attempt in zip(runs, attempts)]
+                closed = []
+                for run, attempt in zip(runs, attempts):  # close_attempt, inline
+                    if run.attempt_open and run.run_count == attempt:
+                        run.attempt_open = False
+                        closed.append(True)
+                    else:
+                        closed.append(False)
         outcomes: list[tuple[TaskRun, S.State | None]] = []
         # the elements' outcomes, as two lists rather than a (run, state) pair each: a pair per
         # element, alive until the whole batch is settled, is one more object for the collector
@@ -203,6 +234,7 @@ class MapScheduler:
         else:
             backlog.sizer.observe(seconds, len(results))
             remote = not self.runner.shares_memory
+            now = time.time()  # the batch's elements end together: one end time (and Completed timestamp)
             for index, (run, attempt, ours) in enumerate(zip(runs, attempts, closed)):
                 if not ours:  # settled meanwhile (cancelled, or the flow crashed)
                     continue
@@ -213,8 +245,13 @@ class MapScheduler:
                     continue
                 ok, value = results[index]
                 if ok:
-                    data = S.ResultRef(functools.partial(element_result, future, index)) if remote else value
-                    done_states.append(self._completed(run, data))
+                    if remote:
+                        done_states.append(self._completed(run, S.ResultRef(functools.partial(element_result,
+                                                                                                future, index))))
+                    elif run._extra is None or run.cache_parameters is None:  # nothing to persist: _completed's state, made here
+                        done_states.append(S.State(_COMPLETED, "Completed", None, value, now))
+                    else:
+                        done_states.append(self._completed(run, value))
                 else:
                     done_states.append(self._failure_state(run, value, attempt))
         pumped = self._pump((task, runs[0].limiter))

@@ -271,31 +271,14 @@ class Task(Generic[R]):
             from legato.core.graph import Limiter
 
             limiter = Limiter(max_concurrency)
-        futures = LegatoFutureList()
         args, kwargs = adopt_arguments(engine.runner, args, kwargs)  # Dask partitions, Ray refs (core/adoption.py)
         wait_for = list(wait_for) if wait_for is not None else None
         # A future mapped over (``task.map(load.submit())``) is resolved to its
         # value to be iterated, so the elements never wait for it; the graph and
         # the history still show it upstream of every element.
         iterated: list[str] = []  # their run ids, all known before the first element is made
-        chunk = []
-        try:
-            for index, (call_args, call_kwargs) in enumerate(
-                expand_map(self.name, self.signature, args, kwargs, functools.partial(_resolve_for_map, iterated))
-            ):
-                run = engine.create_element(self, call_args, call_kwargs, wait_for, index)
-                if iterated:
-                    engine.record_edges(run, iterated)
-                run.limiter = limiter
-                futures.append(LegatoFuture(run))
-                chunk.append(run)
-                if len(chunk) == _LAUNCH_CHUNK:  # start the first elements while the rest are still being made
-                    engine.launch(chunk)
-                    chunk = []
-        finally:  # an element that cannot be made must not strand the ones made before it
-            if chunk:
-                engine.launch(chunk)
-        return futures
+        calls = expand_map(self.name, self.signature, args, kwargs, functools.partial(_resolve_for_map, iterated))
+        return engine.map_elements(self, calls, wait_for, limiter, iterated)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
@@ -327,7 +310,6 @@ class Task(Generic[R]):
         return bound
 
 
-_LAUNCH_CHUNK = 1024
 _UNKNOWN: Any = object()
 
 
