@@ -24,7 +24,6 @@ batched (each element needs its own deadline or cache lookup first).
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections import deque
@@ -32,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from legato.core.context import TaskRunContext, task_run_context
-from legato.core.work import _PLAIN_RESULTS, WorkItem, _run_coroutine
+from legato.core.work import _PLAIN_RESULTS, WorkItem, task_result
 
 MAX_BATCH = 1024
 
@@ -163,8 +162,8 @@ class LocalBatch(BatchWork):
                 token = context_set(TaskRunContext(task, run, engine, args, kwargs))
                 try:
                     result = fn(*args, **kwargs)
-                    if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
-                        result = _run_coroutine(result, task.timeout_seconds, run.name)
+                    if type(result) not in _PLAIN_RESULTS:
+                        result = task_result(task, result, run.name)
                 finally:
                     context_reset(token)
                 append((True, result))

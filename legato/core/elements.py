@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from legato.core.arguments import _SCALARS
-from legato.core.context import current_runner_options, current_tags
+from legato.core.context import current_runner_options, current_tags, run_scope
 from legato.core.futures import LegatoFutureList
 from legato.core.graph import ElementNames, Limiter, TaskRun
 
@@ -67,7 +67,8 @@ class MapElements:
         if counter is None:
             with self._lock:
                 counter = self._counters.setdefault(task.name, itertools.count())
-        compact = task.task_run_name is None and not wait_for
+        # elements inside a run scope (a transaction) are made one by one, so the scope hears of each
+        compact = task.task_run_name is None and not wait_for and run_scope.get() is None
         extra_tags = current_tags()
         tags = task.tags | extra_tags if extra_tags else None
         block_options = current_runner_options()

@@ -126,17 +126,13 @@ class WorkItem:
                 task.run_hooks(task.on_running, self.info, None, "on_running")
             if task.is_async:
                 result = _run_coroutine(task.fn(*args, **kwargs), task.timeout_seconds, self.info.name)
-            else:
-                result = task.fn(*args, **kwargs)
-                if type(result) in _PLAIN_RESULTS:  # the common results pay this one check, nothing more
-                    return result
-                if inspect.isawaitable(result):
-                    result = _run_coroutine(result, task.timeout_seconds, self.info.name)
-                elif task.is_generator:  # submitted or mapped: its values, collected here, are its result
-                    return _collect(result, task, self.info.name)
-            if isinstance(result, State):
-                raise StateReturned(result)
-            return result
+                if isinstance(result, State):
+                    raise StateReturned(result)
+                return result
+            result = task.fn(*args, **kwargs)
+            if type(result) in _PLAIN_RESULTS:  # the common results pay this one check, nothing more
+                return result
+            return task_result(task, result, self.info.name)
         finally:
             task_run_context.reset(token)
             if leases:
@@ -174,6 +170,22 @@ def slot_values(slots: list[Any], upstream_values: Any) -> list[Any]:
         else:
             values.append(slot.pick(upstream_values))
     return values
+
+
+def task_result(task: Task, returned: Any, name: str) -> Any:
+    """What a sync task's function returned (not of a plain type), made the run's result.
+
+    An awaitable is awaited; a generator (a generator task submitted or
+    mapped) is collected to a list; a returned State is raised as
+    :class:`StateReturned`, so it becomes the run's final state on every runner.
+    """
+    if inspect.isawaitable(returned):
+        returned = _run_coroutine(returned, task.timeout_seconds, name)
+    elif task.is_generator:
+        return _collect(returned, task, name)
+    if isinstance(returned, State):
+        raise StateReturned(returned)
+    return returned
 
 
 def _collect(generator: Any, task: Task, name: str) -> list[Any]:
