@@ -111,6 +111,7 @@ from legato.core.errors import EagerAttemptNotRun, MissingDependencyError, Seria
 from legato.runners._worker_logs import forward_from_dask_worker, subscribe_dask
 from legato.runners._remote import (
     Summary,
+    TaskPickles,
     checked_result,
     install_print_redirect_if_asked,
     innermost_cause as _root,
@@ -195,6 +196,7 @@ class DaskTaskRunner(TaskRunner):
         self._submitted: weakref.WeakSet[DaskTaskFuture] = weakref.WeakSet()
         self._submitted_lock = threading.Lock()
         self._results: Any = None  # the flow run's ResultsManager, once found (see _worker_records)
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
 
     # -- lifecycle
 
@@ -317,6 +319,7 @@ class DaskTaskRunner(TaskRunner):
         client = self.client
         records = self._worker_records(work)
         try:
+            work = self._task_pickles.sendable(work)
             if records is None:
                 future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False,
                                        **options)
@@ -351,6 +354,7 @@ class DaskTaskRunner(TaskRunner):
         options = _submit_options(work.options)
         client = self.client
         try:
+            work = self._task_pickles.sendable(work)
             future = client.submit(_run_eager_on_worker, self.check_results, key, work, *args, key=key, pure=False,
                                    **options)
         except TypeError as error:  # Dask could not serialize the work item

@@ -82,6 +82,7 @@ from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_e
 from legato.runners._worker_logs import collected, reemit, start_collecting
 from legato.runners._remote import (
     Summary,
+    TaskPickles,
     checked_result,
     install_print_redirect_if_asked,
     innermost_cause as _root,
@@ -158,6 +159,7 @@ class RayTaskRunner(TaskRunner):
         self._nested = False  # a runner inside a Ray task, for the tasks that task submits
         self._in_flight: set[RayTaskFuture] = set()
         self._in_flight_lock = threading.Lock()
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
 
     @classmethod
     def _inside_task(cls, check_results: bool) -> RayTaskRunner:
@@ -192,7 +194,8 @@ class RayTaskRunner(TaskRunner):
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
         options = _task_options(work)
         try:
-            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, work, *args)
+            sent = self._task_pickles.sendable(work)
+            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, sent, *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
@@ -225,8 +228,9 @@ class RayTaskRunner(TaskRunner):
                 statuses.append(None)
         options = _task_options(work)
         try:
+            sent = self._task_pickles.sendable(work)
             value_ref, status_ref = _remote_eager_function().options(**options).remote(
-                self.check_results, len(values), work, *values, *statuses)
+                self.check_results, len(values), sent, *values, *statuses)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work))
