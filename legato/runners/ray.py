@@ -414,6 +414,8 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 
 
 _DONE, _FAILED, _BATCH, _NOT_RUN = "done", "failed", "batch", "not run"
+#: statuses whose value is not the task's: its dependents must not run on it
+_UNSUCCESSFUL = frozenset({_FAILED, _NOT_RUN})
 
 
 def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
@@ -445,7 +447,7 @@ def _execute_eager(check_results: bool, count: int, *args: Any) -> tuple[Any, tu
     """
     work, values, statuses = args[0], args[1:count + 1], args[count + 1:]
     for status in statuses:
-        if status is not None and status[0] == _FAILED:
+        if status is not None and status[0] in _UNSUCCESSFUL:  # failed, or an eager task that did not run
             return None, (_NOT_RUN, None)
     started = time.time()
     value, status = _execute(check_results, work, *values)
@@ -464,7 +466,7 @@ def _upstreams_succeeded(status_refs: list[Any]) -> bool:
         statuses = ray.get(status_refs, timeout=_UPSTREAM_CHECK_SECONDS)
     except Exception:  # lost, cancelled, or not there in time: not a success
         return False
-    return all(status is None or status[0] != _FAILED for status in statuses)
+    return all(status is None or status[0] not in _UNSUCCESSFUL for status in statuses)
 
 
 def _execute_collecting(check_results: bool, work: Any,

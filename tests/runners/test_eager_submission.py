@@ -117,12 +117,14 @@ def test_an_upstream_that_fails_then_succeeds_on_a_retry_feeds_its_dependent(eag
     def retried() -> tuple[int, int, int]:
         upstream = held_fails_once.submit(files["release"], files["upstream_log"])
         dependent = plus_one.submit(upstream, files["log"])
+        second = plus_one.submit(dependent, files["log"])  # eager on an eager run that will not run
         with releasing(files["release"]):
             assert_with_backend_not_started(dependent)
-        return dependent.result(), upstream.task_run.run_count, dependent.task_run.run_count
+            assert_with_backend_not_started(second)
+        return second.result(), upstream.task_run.run_count, dependent.task_run.run_count
 
-    assert retried() == (41, 2, 1)
-    assert attempts(files["log"]) == 1
+    assert retried() == (42, 2, 1)
+    assert attempts(files["log"]) == 2
 
 
 def test_a_dependent_on_two_upstreams_of_which_one_fails_does_not_run(eager_runner, files):
@@ -190,3 +192,32 @@ def test_an_upstream_whose_ray_worker_dies_leaves_its_dependent_not_ready(ray_se
 
     assert crashing(return_state=True).result(raise_on_failure=False) == (WorkerCrashedError, "NotReady")
     assert attempts(files["log"]) == 0
+
+
+# ---------------------------------------------------------------------- the README's example (Task runners, Ray)
+
+from legato import task  # noqa: E402
+
+
+@task(retries=1, retry_delay_seconds=0)
+def flaky_load(marker: str) -> int:
+    if not Path(marker).exists():  # fails once, then succeeds on the retry
+        Path(marker).touch()
+        raise ConnectionError("first try")
+    return 20
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_the_readme_example_a_retried_upstream_feeds_its_eager_dependents(ray_session, tmp_path):
+    from legato.runners import RayTaskRunner
+
+    @flow(task_runner=RayTaskRunner())
+    def pipeline(marker: str) -> int:
+        loaded = flaky_load.submit(marker)
+        return double.submit(double.submit(loaded))
+
+    assert pipeline(str(tmp_path / "tried")) == 80
