@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.core import states as S
 from legato.core.arguments import fill_slots
+from legato.core.eager import EagerSubmission
 from legato.core.errors import FailedRun, TaskTimeoutError, WorkerStartupError
 from legato.core.tracebacks import trim as trim_traceback
 from legato.core.graph import TaskRun, begin_attempt, close_attempt
@@ -45,8 +46,12 @@ class NotReady(Exception):
     """An input of a run did not complete: the run becomes NotReady."""
 
 
-class Dispatch:
-    """Starting attempts of task runs and deciding what their outcomes lead to."""
+class Dispatch(EagerSubmission):
+    """Starting attempts of task runs and deciding what their outcomes lead to.
+
+    Runs that went to the backend before their upstreams ended are the
+    eager path's (:mod:`legato.core.eager`) until it lets them go.
+    """
 
     # what it uses of the engine (set in FlowEngine.__init__)
     runner: Runner
@@ -73,6 +78,8 @@ class Dispatch:
         already settled (cancelled while it waited in a backlog).
         """
         if run.settled:
+            return None
+        if self._eager and self._deferred(run):  # its eager attempt is out: it dispatches the run if need be
             return None
         if self.crash is not None:
             return S.Cancelled("the flow run crashed before this task started")

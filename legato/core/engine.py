@@ -185,6 +185,8 @@ class FlowEngine(Dispatch, MapScheduler, DirectCalls, MapElements):
         run.runner = self.runner
         if self._link(run):
             self._settle_all(self._route([run]))
+        elif self.runner.submits_eagerly:  # its upstreams still run: the backend may start it when they end
+            self._submit_eagerly(run)
         return run
 
     def launch(self, runs: list[TaskRun]) -> None:

@@ -25,7 +25,8 @@ working for code that does not know legato::
     ├── ConfigurationError (ValueError)  settings that cannot work together (SERIALIZABLE without a lock manager)
     └── RunnerError (RuntimeError)       a task runner failed, not the task
         ├── WorkerCrashedError           a worker process died under a task
-        └── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
+        ├── WorkerStartupError           worker processes cannot start (e.g. an unguarded script)
+        └── EagerAttemptNotRun           (internal) an eager attempt did not run: an upstream did not succeed
 
 Misuse of the API (a bad option, ``submit`` outside a flow) raises the plain
 builtin that fits: ``ValueError``, ``TypeError`` or ``RuntimeError``.
@@ -133,6 +134,17 @@ class WorkerStartupError(RunnerError):
     """
 
 
+class EagerAttemptNotRun(RunnerError):
+    """An eagerly submitted attempt did not run its task: an upstream it was given did not succeed.
+
+    What the future of :meth:`legato.runners.base.TaskRunner.submit_eager`
+    reports then. It never reaches users: the engine takes it to mean "this
+    run has not started" and dispatches the run the ordinary way once its
+    upstreams are final (an upstream that failed and retries does not make
+    the dependent NotReady).
+    """
+
+
 def format_error(error: BaseException | None) -> str | None:
     """The full traceback text of ``error`` (what the run history stores), None for no error."""
     if error is None:
@@ -147,6 +159,7 @@ __all__ = [
     "ConfigurationError",
     "CrashedRun",
     "DependencyCycleError",
+    "EagerAttemptNotRun",
     "FailedRun",
     "FlowTimeoutError",
     "LegatoError",

@@ -31,9 +31,11 @@ member                   the engine uses it to                      default
 ``shares_memory``        pass live objects, let tasks submit        ``False``
 ``reports_start``        count timeouts from the start              ``False``
 ``batches``              send a map's elements in batches           ``True``
+``submits_eagerly``      submit dependents before upstreams end     ``False``
 ``concurrency``          size batches, bound batches in flight      ``max_workers`` or CPUs
 ``batch_target_seconds`` aim each batch at this duration            0.01 s shared, 0.05 s
 ``submit``               start a work item or a batch               (abstract)
+``submit_eager``         start work whose upstreams still run       (not supported)
 ``batch_outcomes``       read how each element of a batch ended     ``future.result()``
 ``abort``                stop timed-out or cancelled work           ``future.cancel()``
 ``wait``                 block a thread without holding a worker    ``event.wait``
@@ -91,6 +93,9 @@ class TaskRunner(abc.ABC):
     #: the engine sends many elements of a map in one call (:mod:`legato.core.batching`);
     #: a runner that runs work inline at ``submit`` gains nothing from it
     batches: ClassVar[bool] = True
+    #: :meth:`submit_eager` is supported: the engine may hand the backend a dependent run at once,
+    #: with the futures of upstreams still running, so the backend starts it when its inputs exist
+    submits_eagerly: ClassVar[bool] = False
     #: the size of a pool of workers, where the runner has one (the default :attr:`concurrency`)
     max_workers: int | None = None
 
@@ -121,6 +126,21 @@ class TaskRunner(abc.ABC):
     @abc.abstractmethod
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
         """Start ``work(*values_of(upstream))`` and return a future for its value."""
+
+    def submit_eager(self, work: WorkItem, upstream: Sequence[RunnerFuture]) -> RunnerFuture:
+        """Start ``work`` once the upstream futures (some still in flight) have succeeded.
+
+        Only called where :attr:`submits_eagerly` is true, for single work
+        items (never batches). The backend resolves the upstreams itself and
+        runs ``work`` as soon as they exist, without a round trip through the
+        flow process. If an upstream does not succeed, ``work`` must not run:
+        the future then reports
+        :class:`~legato.core.errors.EagerAttemptNotRun` as its exception,
+        and the engine dispatches the run the ordinary way later. Otherwise
+        the future behaves as one :meth:`submit` returned (it may carry
+        ``started_at``, the worker's start time, once done).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not submit eagerly")
 
     def batch_outcomes(self, future: RunnerFuture) -> tuple[float, list[tuple[bool, Any]]]:
         """How each element of a finished batch ended: ``(seconds, [(ok, value_or_error), ...])``.

@@ -107,10 +107,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
-from legato.core.errors import MissingDependencyError, SerializationError, WorkerCrashedError
+from legato.core.errors import EagerAttemptNotRun, MissingDependencyError, SerializationError, WorkerCrashedError
 from legato.runners._worker_logs import forward_from_dask_worker, subscribe_dask
 from legato.runners._remote import (
     Summary,
+    TaskPickles,
     checked_result,
     install_print_redirect_if_asked,
     innermost_cause as _root,
@@ -160,6 +161,7 @@ class DaskTaskRunner(TaskRunner):
 
     name = "dask"
     shares_memory = False
+    submits_eagerly = True
 
     def __init__(
         self,
@@ -195,6 +197,7 @@ class DaskTaskRunner(TaskRunner):
         self._submitted: weakref.WeakSet[DaskTaskFuture] = weakref.WeakSet()
         self._submitted_lock = threading.Lock()
         self._results: Any = None  # the flow run's ResultsManager, once found (see _worker_records)
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
 
     # -- lifecycle
 
@@ -353,6 +356,7 @@ class DaskTaskRunner(TaskRunner):
         client = self.client
         records = self._worker_records(work)
         try:
+            work = self._task_pickles.sendable(work)
             if records is None:
                 future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False,
                                        **options)
@@ -369,6 +373,33 @@ class DaskTaskRunner(TaskRunner):
         else:
             summary = client.submit(summarize_batch, future, key=f"{key}-summary", pure=False)
             wrapped = DaskTaskFuture(future, _run_name(work), summary, item_names(work))
+        if not self._owns_client and self._worker_address is None:  # see _cancel_pending
+            with self._submitted_lock:
+                self._submitted.add(wrapped)
+        return wrapped
+
+    def submit_eager(self, work: WorkItem, upstream: Sequence[RunnerFuture]) -> RunnerFuture:
+        """Submit ``work`` with its upstreams' Dask futures, some still running (see :mod:`legato.core.eager`).
+
+        Dask starts it once they have finished, on a worker that has (or is
+        sent) their values. An upstream that errs errs this task too without
+        running it, with the upstream's exception; the worker marks an
+        exception raised by this task itself with its key, which tells the
+        two apart (:meth:`DaskTaskFuture.exception`). Never a batch, and
+        never a persisted task (the engine does not submit those eagerly).
+        """
+        args = [u.dask_future if isinstance(u, DaskTaskFuture) else u.result() for u in upstream]
+        key = f"{work.key}-{next(_submissions)}"
+        options = _submit_options(work.options)
+        client = self.client
+        try:
+            work = self._task_pickles.sendable(work)
+            future = client.submit(_run_eager_on_worker, self.check_results, key, work, *args, key=key, pure=False,
+                                   **options)
+        except TypeError as error:  # Dask could not serialize the work item
+            raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
+        wrapped = DaskTaskFuture(future, _run_name(work))
+        wrapped.eager_key = key
         if not self._owns_client and self._worker_address is None:  # see _cancel_pending
             with self._submitted_lock:
                 self._submitted.add(wrapped)
@@ -471,7 +502,8 @@ class DaskTaskFuture:
     batch's value is fetched at most once.
     """
 
-    __slots__ = ("dask_future", "name", "summary", "names", "_value", "is_input", "inputs", "__weakref__")
+    __slots__ = ("dask_future", "name", "summary", "names", "eager_key", "_value", "is_input", "inputs",
+                 "__weakref__")
 
     def __init__(self, dask_future: DaskFuture, name: str, summary: DaskFuture | None = None,
                  names: list[str] | None = None) -> None:
@@ -479,6 +511,8 @@ class DaskTaskFuture:
         self.name = name
         self.summary = summary
         self.names = names
+        #: the Dask key of an eager submission (:meth:`DaskTaskRunner.submit_eager`), else None
+        self.eager_key: str | None = None
         self._value: Any = _UNSET
         #: a partition computed on the cluster for tasks (legato.partitioning), not a task run's future
         self.is_input = False
@@ -503,6 +537,8 @@ class DaskTaskFuture:
         return value
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self.eager_key is not None:
+            return self._eager_error(timeout)
         error = _error_of(self.dask_future, timeout, self.name)
         if error is None and self.summary is not None:
             error = _error_of(self.summary, timeout, self.name)
@@ -521,6 +557,29 @@ class DaskTaskFuture:
                 named.__cause__ = error
                 return named
         return error
+
+    def _eager_error(self, timeout: float | None) -> BaseException | None:
+        """How an eager submission ended: its own error, or :class:`EagerAttemptNotRun` if an upstream's.
+
+        Dask errs (or cancels) a task whose dependency erred (or was
+        cancelled) without running it, with the dependency's exception: only
+        an exception this task raised carries its key (see
+        :func:`_run_eager_on_worker`), and a ``KilledWorker`` names the task
+        whose workers died.
+        """
+        try:
+            error = _error_of(self.dask_future, timeout, self.name)
+        except CancelledError:
+            return EagerAttemptNotRun(f"task run {self.name!r}: an upstream's Dask task was cancelled")
+        if error is None:
+            return None
+        marked = vars(error).pop(_RAN_MARK, None) if hasattr(error, "__dict__") else None
+        if marked == self.eager_key:
+            return error
+        killed = error.__cause__ if isinstance(error, WorkerCrashedError) else None
+        if killed is not None and getattr(killed, "args", None) and killed.args[0] == self.eager_key:
+            return error
+        return EagerAttemptNotRun(f"task run {self.name!r} did not run: an upstream failed ({type(error).__name__})")
 
     def cancel(self) -> bool:
         self.dask_future.cancel()
@@ -725,6 +784,26 @@ def _run_on_worker(check_results: bool, work: Any, *upstream_values: Any) -> Any
     runner._started = True
     value = run_with_engine(work, upstream_values, runner)
     return checked_result(work, value, "Dask", _dask_dumps) if check_results else value
+
+
+#: the attribute by which an eager task's own exception names its Dask key (see _run_eager_on_worker)
+_RAN_MARK = "_legato_raised_in"
+
+
+def _run_eager_on_worker(check_results: bool, key: str, work: Any, *upstream_values: Any) -> Any:
+    """:func:`_run_on_worker` for an eager submission: an exception it raises carries the task's key.
+
+    Dask hands a dependent the exception of an upstream that erred, without
+    running it; the mark is how the flow process knows this one did run.
+    """
+    try:
+        return _run_on_worker(check_results, work, *upstream_values)
+    except BaseException as error:
+        try:
+            setattr(error, _RAN_MARK, key)
+        except Exception:  # an exception without a __dict__: read as "not run", and dispatched again
+            pass
+        raise
 
 
 RECOMPUTED_TOPIC = "legato-recomputed"

@@ -75,11 +75,14 @@ from contextlib import contextmanager
 from legato.core.context import runner_options
 from typing import TYPE_CHECKING, Any
 
-from legato.core.errors import MissingDependencyError, RunnerError, SerializationError, WorkerCrashedError
+from legato.core.errors import (
+    EagerAttemptNotRun, MissingDependencyError, RunnerError, SerializationError, WorkerCrashedError,
+)
 from legato.runners._process_worker import RemoteTraceback, pack_error, unpack_error
 from legato.runners._worker_logs import collected, reemit, start_collecting
 from legato.runners._remote import (
     Summary,
+    TaskPickles,
     checked_result,
     install_print_redirect_if_asked,
     innermost_cause as _root,
@@ -140,6 +143,7 @@ class RayTaskRunner(TaskRunner):
 
     name = "ray"
     shares_memory = False
+    submits_eagerly = True
 
     def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None,
                  check_results: bool = True) -> None:
@@ -155,6 +159,7 @@ class RayTaskRunner(TaskRunner):
         self._nested = False  # a runner inside a Ray task, for the tasks that task submits
         self._in_flight: set[RayTaskFuture] = set()
         self._in_flight_lock = threading.Lock()
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
 
     @classmethod
     def _inside_task(cls, check_results: bool) -> RayTaskRunner:
@@ -205,12 +210,49 @@ class RayTaskRunner(TaskRunner):
         inputs = [u.name for u in upstream if isinstance(u, RayTaskFuture) and u.is_input] if upstream else None
         options = _task_options(work)
         try:
-            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, work, *args)
+            sent = self._task_pickles.sendable(work)
+            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, sent, *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
-        future._status_ref = status_ref  # kept alive until it resolves
+        future._status_ref = future.status_ref = status_ref  # kept alive until it resolves (and for dependents)
         future.inputs = inputs or None
+        if self._nested:
+            with self._in_flight_lock:
+                self._in_flight.add(future)
+        status_ref.future().add_done_callback(future._status_arrived)
+        return future
+
+    def submit_eager(self, work: WorkItem, upstream: Sequence[RunnerFuture]) -> RunnerFuture:
+        """Submit ``work`` with its upstreams' value refs and status refs (see :mod:`legato.core.eager`).
+
+        Ray starts it once all of them exist. On the worker
+        (:func:`_execute_eager`) it first reads the upstreams' statuses: one
+        that failed means the task does not run and reports "not run"; an
+        upstream lost at Ray's level (a dead worker, a cancellation) fails
+        it without running, which :meth:`RayTaskFuture._outcome` tells apart
+        from a failure of its own.
+        """
+        values: list[Any] = []
+        statuses: list[Any] = []
+        for u in upstream:
+            if isinstance(u, RayTaskFuture):
+                values.append(u.object_ref)
+                settled_ok = u.done() and not u.cancelled() and u.exception() is None
+                statuses.append(None if settled_ok else u.status_ref)
+            else:
+                values.append(u.result())
+                statuses.append(None)
+        options = _task_options(work)
+        try:
+            sent = self._task_pickles.sendable(work)
+            value_ref, status_ref = _remote_eager_function().options(**options).remote(
+                self.check_results, len(values), sent, *values, *statuses)
+        except TypeError as error:  # Ray could not serialize the work item
+            raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
+        future = RayTaskFuture(value_ref, _run_name(work))
+        future._status_ref = future.status_ref = status_ref
+        future.eager_upstream = [ref for ref in statuses if ref is not None]
         if self._nested:
             with self._in_flight_lock:
                 self._in_flight.add(future)
@@ -293,6 +335,12 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         self.names = names
         self.summary: Summary | None = None
         self._status_ref: ObjectRef | None = None
+        #: the status ref, kept for eager dependents (which check it on their worker before running)
+        self.status_ref: ObjectRef | None = None
+        #: of an eager submission: the status refs of the upstreams it was given still running, else None
+        self.eager_upstream: list[ObjectRef] | None = None
+        #: of an eager submission that ran: when it started on its worker (``time.time()`` there)
+        self.started_at: float | None = None
         self._value: Any = _UNSET
         #: a Ray object adopted as a task's input (legato.partitioning), not a task run's future
         self.is_input = False
@@ -355,6 +403,8 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         try:
             status = status_future.result()
         except BaseException as error:
+            if self.eager_upstream and not _upstreams_succeeded(self.eager_upstream):
+                return EagerAttemptNotRun(f"task run {self.name!r} did not run: an upstream's Ray task was lost")
             translated = _translate(error, self.name)
             if self.inputs and not isinstance(translated, (WorkerCrashedError, CancelledError)):
                 return _input_failed(self.name, self.inputs, translated)  # _execute never raises: an input did
@@ -371,6 +421,10 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
                 reemit(event)
         if status[0] == _FAILED:
             return unpack_error(status[1], _serializer(), self.name)
+        if status[0] == _NOT_RUN:
+            return EagerAttemptNotRun(f"task run {self.name!r} did not run: an upstream failed")
+        if status[0] == _DONE:
+            self.started_at = status[1]
         if status[0] == _BATCH:
             self.summary = status[1]
         return None
@@ -382,7 +436,9 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------- on the worker
 
 
-_DONE, _FAILED, _BATCH = "done", "failed", "batch"
+_DONE, _FAILED, _BATCH, _NOT_RUN = "done", "failed", "batch", "not run"
+#: statuses whose value is not the task's: its dependents must not run on it
+_UNSUCCESSFUL = frozenset({_FAILED, _NOT_RUN})
 
 
 def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
@@ -403,6 +459,37 @@ def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any
     if logs:  # the run logs the task made ride back with its status (see legato.runners._worker_logs)
         status = (_DONE, None, logs) if status is None else (*status, logs)
     return value, status
+
+
+def _execute_eager(check_results: bool, count: int, *args: Any) -> tuple[Any, tuple[Any, ...] | None]:
+    """:func:`_execute` for an eager submission: ``args`` are the work, ``count`` upstream values, their statuses.
+
+    An upstream whose status says it failed means the task must not run:
+    the status is ``(_NOT_RUN, None)``. Otherwise the status of a task that
+    did not fail carries its start time here: ``(_DONE, started[, logs])``.
+    """
+    work, values, statuses = args[0], args[1:count + 1], args[count + 1:]
+    for status in statuses:
+        if status is not None and status[0] in _UNSUCCESSFUL:  # failed, or an eager task that did not run
+            return None, (_NOT_RUN, None)
+    started = time.time()
+    value, status = _execute(check_results, work, *values)
+    if status is None:
+        return value, (_DONE, started)
+    if status[0] == _DONE:
+        return value, (_DONE, started, *status[2:])
+    return value, status
+
+
+def _upstreams_succeeded(status_refs: list[Any]) -> bool:
+    """Whether every upstream status ref resolves to a status that is not a failure (they are ready by now)."""
+    import ray
+
+    try:
+        statuses = ray.get(status_refs, timeout=_UPSTREAM_CHECK_SECONDS)
+    except Exception:  # lost, cancelled, or not there in time: not a success
+        return False
+    return all(status is None or status[0] not in _UNSUCCESSFUL for status in statuses)
 
 
 def _execute_collecting(check_results: bool, work: Any,
@@ -432,6 +519,20 @@ _WAIT_STEP = 0.1
 _remote: Any = None
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+
+
+_remote_eager: Any = None
+#: how long the callback thread waits for an eager task's upstream statuses (already stored when it asks)
+_UPSTREAM_CHECK_SECONDS = 10.0
+
+
+def _remote_eager_function() -> Any:
+    global _remote_eager
+    if _remote_eager is None:
+        import ray
+
+        _remote_eager = ray.remote(num_returns=2, max_retries=3, retry_exceptions=False)(_execute_eager)
+    return _remote_eager
 
 
 def _remote_function() -> Any:
