@@ -26,7 +26,7 @@ def comparisons(measurements: list[Measurement]) -> list[dict[str, Any]]:
     for ours in legato:
         for theirs in (r for r in raw if (r.runner, r.name, r.n) == (ours.runner, ours.name, ours.n)):
             ratio = ours.value / theirs.value if theirs.value else None
-            target = throughput_target(ours.runner or "", ours.name, theirs.method)
+            target = throughput_target(ours.runner or "", ours.name, theirs.method, ours.n)
             rows.append({"runner": ours.runner, "workload": ours.name, "n": ours.n, "unit": ours.unit,
                          "legato": ours.value, "raw": theirs.value, "raw_method": theirs.method, "ratio": ratio,
                          "target": target.text if target else None, "met": target.met(ratio) if target else None})

@@ -124,6 +124,7 @@ class TaskRun:
         "tags",
         "settled",
         "limiter",
+        "dependents",
         "_since",
         "_extra",
     )
@@ -160,13 +161,14 @@ class TaskRun:
         self.settled = False
         #: the max_concurrency limit of the map it belongs to, and whether it holds one of its slots
         self.limiter: Limiter | None = None
+        #: runs waiting for this one, while it is unsettled: a slot, not rare, since chains and fan-ins
+        #: set it on every run, from the flow thread, while workers clear it on others
+        self.dependents: list[TaskRun] | None = None
         #: the attributes nearly every run leaves at their defaults (see _Rare), once one is set
         self._extra: dict[str, Any] | None = None
 
     #: edges it only waits for (``wait_for``)
     wait_for: Sequence[Upstream] = _Rare(NO_UPSTREAMS)  # type: ignore[assignment]
-    #: runs waiting for this one, while it is unsettled
-    dependents: list[TaskRun] | None = _Rare(None)  # type: ignore[assignment]
     #: what its retries keep between attempts
     retry_state: Any = _Rare(None)
     #: its parameters, kept from the cache lookup to persist its result
@@ -414,7 +416,7 @@ def transition(run: TaskRun, state: S.State, ready: list[TaskRun]) -> bool:
         limiter.in_flight -= 1
     # a Completed state made as the run ended carries that time (a batch's share one float)
     run.ended_at = state._ts if state.type is _COMPLETED_TYPE and type(state) is S.State else time.time()
-    if run._extra is not None and run.dependents:
+    if run.dependents:
         for dependent in run.dependents:
             dependent.waiting_on -= 1
             if dependent.waiting_on == 0:
