@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgpack
 
-from legato.history.chunks import ROW_FIELDS
+from legato.history.chunks import ROW_FIELDS, load
 from legato.history.query import open_for_reading, resolve_run_id
 
 _FAILED = frozenset({"FAILED", "CRASHED"})
@@ -36,7 +35,7 @@ def failed_tasks(run_id: str, limit: int = 5, *, db: Path | str | None = None) -
             "SELECT data FROM task_run_chunks WHERE flow_run_id = ? AND failed_count > 0 ORDER BY rowid", (full_id,)
         )
         for (blob,) in rows:
-            _collect(msgpack.unpackb(blob, strict_map_key=False), found)
+            _collect(load(blob), found)
     failures = list(found.values())
     return failures[:limit], len(failures)
 

@@ -25,9 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
 
-from legato.history.chunks import ROW_FIELDS
+from legato.history.chunks import ROW_FIELDS, load
 from legato.history.query import FINAL_STATE_TYPES, open_for_reading, settle_crashes
 
 _COLUMN = {name: ROW_FIELDS.index(name) for name in ("task_name", "state_type", "started_at", "ended_at")}
@@ -158,7 +157,7 @@ def _task_stats(conn: Any, condition: str, args: list[Any]) -> list[TaskStats]:
         f"(SELECT id FROM flow_runs WHERE {condition})", args
     )
     for (blob,) in rows:
-        data = msgpack.unpackb(blob, strict_map_key=False)
+        data = load(blob)
         count, columns = data.get("n", 0), data["columns"]
         names, types = columns[_COLUMN["task_name"]], columns[_COLUMN["state_type"]]
         spans = list(map(_span, columns[_COLUMN["ended_at"]], columns[_COLUMN["started_at"]]))

@@ -31,7 +31,6 @@ from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 
 from legato.history import chunks, query
 
@@ -172,7 +171,7 @@ def task_names(conn: sqlite3.Connection, flow_run_id: str) -> dict[str, str]:
 
 def decode(blob: bytes) -> tuple[list[Sequence[Any]], dict[int, str], dict[int, list[str]]]:
     """A packed chunk's columns (indexable: constant columns expanded), errors and tags by index."""
-    data = msgpack.unpackb(blob, strict_map_key=False)
+    data = chunks.load(blob)
     count = data.get("n", 0)
     columns = [list(itertools.repeat(c["all"], count)) if isinstance(c, dict) else c for c in data["columns"]]
     return columns, data.get("errors", {}), data.get("tags", {})
