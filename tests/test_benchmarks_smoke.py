@@ -266,3 +266,24 @@ def test_prefects_child_process_failing_says_why():
     code = "import sys; print('server-would-not-start', file=sys.stderr); sys.exit(3)"
     with pytest.raises(RuntimeError, match="exited with 3.*server-would-not-start"):
         prefect_side._run_child(["-c", code], timeout=60)
+
+
+def _result_with(legato: float, raw: float, runs: list[float]) -> dict:
+    def measurement(side: str, value: float) -> dict:
+        return {"section": "throughput", "name": "chain", "runner": "ray", "n": 1000, "side": side, "value": value,
+                "unit": "links/s", "method": side, "runs": [value, *runs] if side == "legato" else [value]}
+
+    return {"measurements": [measurement("legato", legato), measurement("raw", raw)]}
+
+
+def test_compare_calls_slower_only_what_lost_beyond_the_noise_on_its_own_and_against_raw(capsys):
+    from benchmarks import compare
+
+    old = _result_with(200.0, 300.0, [190.0])
+    (row,) = compare.rows(old, _result_with(100.0, 300.0, [95.0]))
+    assert row["slower"] and round(row["change"], 2) == -0.5 and round(row["ratio_change"], 2) == -0.5
+    (row,) = compare.rows(old, _result_with(100.0, 150.0, [95.0]))  # the machine was slower, raw as much
+    assert not row["slower"] and round(row["ratio_change"], 2) == 0.0
+    (row,) = compare.rows(old, _result_with(170.0, 300.0, [100.0]))  # -15%, but its runs spread by 70%
+    assert not row["slower"] and round(row["noise"], 2) == 0.7
+    assert compare.spread([2.0]) == 0.0 and compare.spread([1.0, 1.5]) == 0.5
