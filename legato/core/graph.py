@@ -319,13 +319,15 @@ class SharedIdentity:
 
     ``id_base``: every run's id is ``element_id(id_base, run.map_index)``;
     ``task_name`` and ``name_offset``: every run is named
-    ``f"{task_name}-{name_offset + run.map_index}"``. None where the runs
-    do not share it (ids or names of their own).
+    ``f"{task_name}-{name_offset + run.map_index}"``; ``tags``: every run's
+    tags (elements made together share them). None where the runs do not
+    share it (ids or names of their own).
     """
 
     id_base: int | None
     task_name: str | None
     name_offset: int | None
+    tags: frozenset[str] | None = None
 
 
 _raw_id, _raw_name = operator.attrgetter("_id"), operator.attrgetter("_name")
@@ -343,7 +345,7 @@ def shared_identity(runs: Sequence[TaskRun]) -> SharedIdentity:
     names = list(map(_raw_name, runs))
     first_name = names[0]
     if type(first_name) is ElementNames and names.count(first_name) == len(names):  # the same object: one map
-        return SharedIdentity(id_base, runs[0].task.name, first_name.offset)
+        return SharedIdentity(id_base, runs[0].task.name, first_name.offset, runs[0].tags)
     return SharedIdentity(id_base, None, None)
 
 

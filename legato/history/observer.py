@@ -106,7 +106,10 @@ def _task_rows(runs: list[Any]) -> tuple[list[Any], dict[int, str], dict[int, li
         for i, state_type in enumerate(state_types):
             if state_type is not _COMPLETED and (message := _error_text(states[i])) is not None:
                 errors[i] = message
-    tags = {i: sorted(run.tags) for i, run in enumerate(runs) if run.tags} if any(map(_tags, runs)) else {}
+    if shared.tags is not None:  # one map's elements, made together: their tags are its
+        tags = dict.fromkeys(range(len(runs)), sorted(shared.tags)) if shared.tags else {}
+    else:
+        tags = {i: sorted(run.tags) for i, run in enumerate(runs) if run.tags} if any(map(_tags, runs)) else {}
     return columns, errors, tags
 
 

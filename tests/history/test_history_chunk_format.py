@@ -114,3 +114,27 @@ def test_a_damaged_or_foreign_chunk_is_refused_saying_what_is_wrong(changes, say
 def test_bytes_that_are_not_msgpack_are_refused():
     with pytest.raises(UnreadableChunk, match="not valid msgpack"):
         load(b"\xc1 not msgpack")
+
+
+@task(tags=["heavy"])
+def tagged_square(x: int) -> int:
+    return x * x
+
+
+def test_a_maps_elements_made_under_tags_are_recorded_with_them(monkeypatch):
+    from legato import tags
+
+    monkeypatch.setenv("LEGATO_HISTORY", "0")
+    kept: list = []
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def mapped() -> None:
+        with tags("nightly"):
+            futures = tagged_square.map(range(20))
+        futures.wait()
+        kept.extend(f.task_run for f in futures)
+
+    mapped()
+    assert shared_identity(kept).tags == {"heavy", "nightly"}
+    _, _, recorded_tags = _task_rows(kept)
+    assert recorded_tags == {i: ["heavy", "nightly"] for i in range(20)}
