@@ -199,7 +199,8 @@ def load(blob: bytes) -> dict[str, Any]:
     try:
         data = msgpack.unpackb(blob, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
-        raise UnreadableChunk(f"a stored chunk of task runs is not valid msgpack: {exc}") from exc
+        raise UnreadableChunk(f"a stored chunk of task runs is damaged (not valid msgpack: {type(exc).__name__}"
+                              f"{': ' + str(exc) if str(exc) else ''})") from exc
     if not isinstance(data, dict) or data.get("v", 1) not in _READABLE_FORMATS:
         version = data.get("v") if isinstance(data, dict) else None
         raise UnreadableChunk(f"a stored chunk of task runs has unknown format {version!r} "

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from legato.history.errors import HistoryDatabaseError
 from legato.ui import extensions, formatting
 from legato.ui.runview import RunCache
 from legato.ui.security import Guard, csrf_token
@@ -43,12 +44,18 @@ def create_app(
         *routes.ROUTES,
         *[route for page in extensions.pages() for route in page.routes],
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-    ])  # fmt: skip
+    ], exception_handlers={HistoryDatabaseError: _unreadable_history})  # fmt: skip
     app.state.db = Path(db) if db is not None else None
     app.state.cache = RunCache(app.state.db)
     app.state.templates = _environment()
     threading.Thread(target=_compile_templates, args=(app.state.templates,), daemon=True).start()
     return Guard(app, token=token, loopback_only=loopback_only)
+
+
+def _unreadable_history(request: Request, exc: Exception) -> HTMLResponse:
+    """A page saying what is wrong with the history (a damaged chunk, a locked file), not a bare 500."""
+    return render(request, "error.html", status_code=500, page_title="History unreadable",
+                  heading="History unreadable", message=str(exc))
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

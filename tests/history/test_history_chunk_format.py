@@ -112,7 +112,7 @@ def test_a_damaged_or_foreign_chunk_is_refused_saying_what_is_wrong(changes, say
 
 
 def test_bytes_that_are_not_msgpack_are_refused():
-    with pytest.raises(UnreadableChunk, match="not valid msgpack"):
+    with pytest.raises(UnreadableChunk, match="damaged \\(not valid msgpack"):
         load(b"\xc1 not msgpack")
 
 
@@ -138,3 +138,15 @@ def test_a_maps_elements_made_under_tags_are_recorded_with_them(monkeypatch):
     assert shared_identity(kept).tags == {"heavy", "nightly"}
     _, _, recorded_tags = _task_rows(kept)
     assert recorded_tags == {i: ["heavy", "nightly"] for i in range(20)}
+
+
+def test_a_chunk_of_format_2_still_reads():
+    """Format 2 (lists and constant columns) is what the previous legato wrote."""
+    blob = msgpack.packb({"v": 2, "n": 2, "columns": [
+        ["a", "b"], ["t-0", "t-1"], {"all": "t"}, [0, 1], {"all": "COMPLETED"}, {"all": "Completed"}, {"all": 1},
+        [1.0, 2.0], [1.5, 2.5],
+    ], "errors": {}, "tags": {1: ["x"]}, "edges": [["a", "b"]]})  # fmt: skip
+    runs, chunk_edges = unpack(blob)
+    assert [(r["id"], r["name"], r["ended_at"], r["tags"]) for r in runs] == [
+        ("a", "t-0", 1.5, []), ("b", "t-1", 2.5, ["x"])]
+    assert chunk_edges == [("a", "b")]

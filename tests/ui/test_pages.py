@@ -185,3 +185,18 @@ def test_a_running_flow_is_read_incrementally(tmp_path) -> None:
             thread.join(timeout=30)
     assert seen[-1] == 30 and min(seen) < 30, seen  # a count short of the end was served while the flow ran
     assert 'data-count="30"' in final and "30 Completed" in final
+
+
+def test_a_run_whose_stored_task_runs_are_damaged_gets_a_page_saying_so(tmp_path) -> None:
+    import sqlite3
+
+    db = tmp_path / "history.db"
+    with database(db):
+        flows.squares(5)
+    run_id = list_runs(db=db)[0].id
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE task_run_chunks SET data = ?", (b"\xc1<script>",))
+    with ServerThread(create_app(db)) as running:
+        reply = request(running.url, f"/runs/{run_id}")
+    assert reply.status == 500
+    assert "History unreadable" in reply.body and "damaged (not valid msgpack" in reply.body
