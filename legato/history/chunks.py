@@ -136,15 +136,21 @@ class Chunk:
                 mine = self.columns[position] = mine.values(self.columns[_MAP_INDEX])  # type: ignore[arg-type]
             mine.extend(theirs.values(theirs_index) if isinstance(theirs, FromMapIndex) else theirs)
         for position, (mine, theirs) in enumerate(zip(self.columns, columns, strict=True)):
-            if position not in (_ID, _NAME):
+            if position in (_ID, _NAME):
+                continue
+            if offset == 0 and type(theirs) is list:  # the usual chunk: one batch of rows, taken as it is
+                self.columns[position] = theirs
+            else:
                 mine.extend(theirs)  # type: ignore[union-attr, arg-type]
         self.errors.update((offset + i, error) for i, error in errors.items())
         self.tags.update((offset + i, value) for i, value in tags.items())
 
     @property
     def failed_count(self) -> int:
-        column = self.columns[_STATE_TYPE]
-        return sum(map(column.count, _FAILED))  # type: ignore[union-attr]  # a state type is a str enum: it equals its text
+        column: list[Any] = self.columns[_STATE_TYPE]  # type: ignore[assignment]
+        if column and column.count(column[0]) == len(column):  # one state for all (by identity: fast in C)
+            return len(column) if str(column[0]) in _FAILED else 0
+        return sum(map(column.count, _FAILED))  # a state type is a str enum: it equals its text
 
     def pack(self) -> bytes:
         """The chunk as bytes; values msgpack cannot hold are stored as text or plain numbers."""
