@@ -123,7 +123,9 @@ class Chunk:
         """Many task runs at once, given by column; ``errors`` and ``tags`` are keyed by index into them.
 
         The id and name columns may be :class:`FromMapIndex`; they stay so
-        while every run added follows the same rule.
+        while every run added follows the same rule. The chunk takes the
+        lists of its first batch as they are (copying 10,000 rows cost a
+        tenth of the writer's time): the caller must not use them again.
         """
         offset = len(self)
         theirs_index = columns[_MAP_INDEX]

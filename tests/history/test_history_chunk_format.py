@@ -67,11 +67,14 @@ def test_a_maps_chunk_holds_no_string_per_id_or_name_and_reads_back_the_runs_own
 
 def test_a_chunk_mixing_a_map_with_other_runs_lists_every_id_and_name():
     chunk = Chunk()
-    rule_columns = [FromMapIndex(id_base=2**64 - 2), FromMapIndex(name_prefix="t", name_offset=10), ["t", "t", "t"],
-                    [0, 1, 2], ["COMPLETED"] * 3, ["Completed"] * 3, [1] * 3, [1.0, 2.0, None], [2.0, 3.0, 4.0]]
-    chunk.extend(rule_columns, {}, {})
+
+    def rule_columns() -> list:  # fresh lists each time: a chunk takes the lists it is given
+        return [FromMapIndex(id_base=2**64 - 2), FromMapIndex(name_prefix="t", name_offset=10), ["t", "t", "t"],
+                [0, 1, 2], ["COMPLETED"] * 3, ["Completed"] * 3, [1] * 3, [1.0, 2.0, None], [2.0, 3.0, 4.0]]
+
+    chunk.extend(rule_columns(), {}, {})
     chunk.add(("own", "other-0", "other", None, "FAILED", "Failed", 2, 5.0, 6.0), "ValueError: x", [], [])
-    chunk.extend(rule_columns, {}, {})
+    chunk.extend(rule_columns(), {}, {})
     runs = list(unpack(chunk.pack())[0])
     expected_ids = [element_id(2**64 - 2, i) for i in range(3)]
     assert [r["id"] for r in runs] == [*expected_ids, "own", *expected_ids]
