@@ -416,9 +416,11 @@ def _start_key(task: TaskRunRecord) -> float:
 @contextmanager
 def open_for_reading(db: PathLike | None) -> Iterator[sqlite3.Connection | None]:
     path = Path(db) if db is not None else config.database_path()
-    recorder = sys.modules.get("legato.history.recorder")
-    if recorder is not None:  # this process records too: read what it has not written yet as well
-        recorder.flush_recorders(path)
+    # this process records too: read what it has not written yet as well. The module may be half
+    # imported by another thread (its first flow starting): then no recorder of it exists yet.
+    flush_recorders = getattr(sys.modules.get("legato.history.recorder"), "flush_recorders", None)
+    if flush_recorders is not None:
+        flush_recorders(path)
     if not path.exists():
         yield None
         return

@@ -8,9 +8,11 @@ a parameter holding ``<script>`` and ``onerror=``) that must show as text.
 
 from __future__ import annotations
 
+import threading
 import time
 
-from legato import allow_failure, flow, get_run_logger, task
+from legato import allow_failure, flow, get_run_logger, task, unmapped
+from legato.runners.threads import ThreadPoolTaskRunner
 
 XSS = '<script>window.__xss=1;alert("xss")</script><img src=x onerror="window.__xss=2">'
 
@@ -88,6 +90,19 @@ def slow_item(x: int, delay: float) -> int:
 def slow_map(n: int = 30, delay: float = 0.1) -> int:
     """A map that takes a while, for the live view."""
     return sum(f.result() for f in slow_item.map(range(n), delay))
+
+
+@task
+def half_gated_item(x: int, first_half: int, gate: threading.Event) -> int:
+    if x >= first_half:  # the second half waits until the test has seen the first half finished
+        gate.wait(timeout=30)
+    return x
+
+
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
+def half_gated_map(n: int, gate: threading.Event) -> int:
+    """A map whose second half waits for ``gate``: a run that is certainly still running."""
+    return sum(f.result() for f in half_gated_item.map(range(n), n // 2, unmapped(gate)))
 
 
 @task
