@@ -288,12 +288,12 @@ class RayTaskRunner(TaskRunner):
 
     def _watch(self, future: RayTaskFuture, status_ref: Any) -> None:
         """Settle ``future`` when its status ref resolves (and count it, for :meth:`wait`)."""
+        status_future = future._status_future = status_ref.future()  # before a waiting thread can see it
         if self._nested:
             with self._in_flight_lock:
                 self._in_flight.add(future)
         else:
             self._flow_tasks.add(future)
-        status_future = future._status_future = status_ref.future()
         status_future.add_done_callback(future._status_arrived)
 
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
@@ -710,7 +710,10 @@ def _sendable(pickles: TaskPickles, work: Any) -> Any:
     same bytes in every flow run; its pickle is kept for the process, which
     saves a one-task flow about 0.3 ms. Whether a task is such a one is
     asked once: its plain (by-reference) pickle must succeed and name
-    nothing in ``__main__``.
+    nothing in ``__main__``. That holds for ``task(f)`` of a function
+    importable under its own name, not for ``@task def f`` (the module's
+    ``f`` is then the task, so cloudpickle pickles the function by value,
+    with the globals it reads): those are pickled once per flow run, as before.
     """
     task = getattr(work, "task", None)
     if task is None or is_batch(work):
