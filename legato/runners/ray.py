@@ -4,7 +4,7 @@
 
     flow process                                        Ray
     ─────────────                                       ───
-    engine ─submit(work, upstream)─▶ _execute.remote(check, work, *upstream value refs)
+    engine ─submit(work, upstream)─▶ _execute.remote((check, work), *upstream value refs)
        ▲                                 │  returns two refs: (value, status)
        │                                 ▼
        └─ engine callback ◀─ legato-ray-callbacks thread ◀─ status ref resolved
@@ -63,6 +63,7 @@ parents cannot starve their children.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -70,6 +71,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 
 from legato.core.context import runner_options
@@ -159,6 +161,7 @@ class RayTaskRunner(TaskRunner):
         self._nested = False  # a runner inside a Ray task, for the tasks that task submits
         self._in_flight: set[RayTaskFuture] = set()
         self._in_flight_lock = threading.Lock()
+        self._flow_tasks = _FlowTasks()  # in the flow process: how many Ray tasks are out, and the last one
         self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
 
     @classmethod
@@ -208,19 +211,15 @@ class RayTaskRunner(TaskRunner):
     def submit(self, work: WorkItem, upstream: Sequence[RunnerFuture] = ()) -> RunnerFuture:
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
         inputs = [u.name for u in upstream if isinstance(u, RayTaskFuture) and u.is_input] if upstream else None
-        options = _task_options(work)
         try:
-            sent = self._task_pickles.sendable(work)
-            value_ref, status_ref = _remote_function().options(**options).remote(self.check_results, sent, *args)
+            sent = _sendable(self._task_pickles, work)
+            value_ref, status_ref = _handle(work, False).remote((self.check_results, sent), *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work), item_names(work) if is_batch(work) else None)
         future._status_ref = future.status_ref = status_ref  # kept alive until it resolves (and for dependents)
         future.inputs = inputs or None
-        if self._nested:
-            with self._in_flight_lock:
-                self._in_flight.add(future)
-        status_ref.future().add_done_callback(future._status_arrived)
+        self._watch(future, status_ref)
         return future
 
     def submit_eager(self, work: WorkItem, upstream: Sequence[RunnerFuture]) -> RunnerFuture:
@@ -234,29 +233,25 @@ class RayTaskRunner(TaskRunner):
         from a failure of its own.
         """
         values: list[Any] = []
-        statuses: list[Any] = []
+        statuses: list[Any] = []  # only of the upstreams not known to have succeeded: each is an argument Ray pays for
         for u in upstream:
             if isinstance(u, RayTaskFuture):
                 values.append(u.object_ref)
                 settled_ok = u.done() and not u.cancelled() and u.exception() is None
-                statuses.append(None if settled_ok else u.status_ref)
+                if not settled_ok:
+                    statuses.append(u.status_ref)
             else:
                 values.append(u.result())
-                statuses.append(None)
-        options = _task_options(work)
         try:
-            sent = self._task_pickles.sendable(work)
-            value_ref, status_ref = _remote_eager_function().options(**options).remote(
-                self.check_results, len(values), sent, *values, *statuses)
+            sent = _sendable(self._task_pickles, work)
+            value_ref, status_ref = _handle(work, True).remote(
+                (self.check_results, len(values), sent), *values, *statuses)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
         future = RayTaskFuture(value_ref, _run_name(work))
         future._status_ref = future.status_ref = status_ref
-        future.eager_upstream = [ref for ref in statuses if ref is not None]
-        if self._nested:
-            with self._in_flight_lock:
-                self._in_flight.add(future)
-        status_ref.future().add_done_callback(future._status_arrived)
+        future.eager_upstream = statuses
+        self._watch(future, status_ref)
         return future
 
     def batch_outcomes(self, future: RayTaskFuture) -> Summary:
@@ -291,10 +286,55 @@ class RayTaskRunner(TaskRunner):
         except Exception as error:  # already finished, or a Ray that refuses
             logger.debug("ray.cancel(force=True) of %r failed: %r", future, error)
 
+    def _watch(self, future: RayTaskFuture, status_ref: Any) -> None:
+        """Settle ``future`` when its status ref resolves (and count it, for :meth:`wait`)."""
+        status_future = future._status_future = status_ref.future()  # before a waiting thread can see it
+        if self._nested:
+            with self._in_flight_lock:
+                self._in_flight.add(future)
+        else:
+            self._flow_tasks.add(future)
+        status_future.add_done_callback(future._status_arrived)
+
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
-        """Inside a Ray task, wait in ``ray.wait`` so Ray lends this task's CPU to others meanwhile."""
-        if event.is_set() or not self._nested:
-            return event.wait(timeout)
+        """Wait for ``event``: in the flow process, taking a lone task's completion from Ray directly.
+
+        Ray reports a task's end on its own thread, which hands it to
+        ``legato-ray-callbacks``, which settles the run and so sets the
+        event the flow thread waits on: two thread hops, each a wake-up
+        (about 0.1-0.5 ms on a busy machine). When exactly one Ray task of
+        this flow run is out (a one-task flow, the last link of a chain
+        whose other links have settled), the waiting thread waits for that
+        task's status itself and settles it here; whichever of the two
+        threads comes first settles it, once. Inside a Ray task, it waits in
+        ``ray.wait`` so Ray lends this task's CPU to others meanwhile.
+        """
+        if event.is_set():
+            return True
+        if self._nested:
+            return self._wait_in_ray(event, timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            lone = self._flow_tasks.lone()
+            if lone is None:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                return event.wait(remaining)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return event.is_set()
+            status_future = lone._status_future
+            step = _WAIT_STEP if remaining is None else min(_WAIT_STEP, remaining)
+            lone._awaited = True  # Ray's thread leaves it to this one (no hop to legato-ray-callbacks)
+            try:
+                wait_futures([status_future], step)
+            finally:
+                lone._awaited = False
+            if status_future.done():  # checked after the flag is down: one of the two threads settles it
+                lone._settle(status_future)  # does nothing if the callback thread was first
+            if event.is_set():
+                return True
+
+    def _wait_in_ray(self, event: threading.Event, timeout: float | None) -> bool:
         import ray
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -342,6 +382,11 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         #: of an eager submission that ran: when it started on its worker (``time.time()`` there)
         self.started_at: float | None = None
         self._value: Any = _UNSET
+        #: the concurrent future of the status ref, and the runner's count of this flow run's tasks
+        self._status_future: Future | None = None  # type: ignore[type-arg]
+        self._tasks: _FlowTasks | None = None
+        self._unsettled = [True]  # popped by whoever settles this future
+        self._awaited = False
         #: a Ray object adopted as a task's input (legato.partitioning), not a task run's future
         self.is_input = False
         #: the names of the adopted inputs the task takes, to name them when one fails
@@ -377,13 +422,21 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
     # -- called by the runner only
 
     def _status_arrived(self, status_future: Future) -> None:  # type: ignore[type-arg]
+        if self._awaited:  # a flow thread waits for this very future, and settles it (see RayTaskRunner.wait)
+            return
         try:
             _callback_executor().submit(self._settle, status_future)
         except RuntimeError:  # the interpreter is exiting: no new threads
             self._settle(status_future)
 
     def _settle(self, status_future: Future) -> None:  # type: ignore[type-arg]
+        try:
+            self._unsettled.pop()  # atomic: the callback thread and a waiting flow thread may both get here
+        except IndexError:
+            return
         self._status_ref = None
+        if self._tasks is not None:
+            self._tasks.settled(self)
         try:
             outcome = self._outcome(status_future)
         except Exception as error:  # runs on the callback thread: the future must settle whatever happens
@@ -433,6 +486,34 @@ class RayTaskFuture(Future):  # type: ignore[type-arg]
         return f"RayTaskFuture({self.name!r}, state={self._state})"
 
 
+class _FlowTasks:
+    """The Ray tasks a runner has out in the flow process: their number, and the last one submitted."""
+
+    __slots__ = ("count", "last", "lock")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last: RayTaskFuture | None = None
+        self.lock = threading.Lock()
+
+    def add(self, future: RayTaskFuture) -> None:
+        future._tasks = self
+        with self.lock:
+            self.count += 1
+            self.last = future
+
+    def settled(self, future: RayTaskFuture) -> None:
+        with self.lock:
+            self.count -= 1
+            if self.last is future:
+                self.last = None
+
+    def lone(self) -> RayTaskFuture | None:
+        """The one task out, if exactly one is (and it is the last submitted)."""
+        with self.lock:
+            return self.last if self.count == 1 else None
+
+
 # ---------------------------------------------------------------------- on the worker
 
 
@@ -441,8 +522,13 @@ _DONE, _FAILED, _BATCH, _NOT_RUN = "done", "failed", "batch", "not run"
 _UNSUCCESSFUL = frozenset({_FAILED, _NOT_RUN})
 
 
-def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
-    """Run one work item; returns ``(value, status)``, the status small enough to fetch always.
+def _execute(header: tuple[bool, Any], *upstream_values: Any) -> tuple[Any, tuple[str, Any] | None]:
+    """Run one work item (``header`` is ``(check_results, work)``); returns ``(value, status)``.
+
+    The plain arguments travel as one ``header`` because Ray serializes and
+    stores each top-level argument on its own (tens of microseconds each, on
+    both sides); the upstream value refs must stay top-level for Ray to
+    resolve them. The status is small enough to fetch always.
 
     The status is None (done), ``(_FAILED, packed error)`` (the task raised,
     or its result cannot be serialized: a status, not a Ray error, so Ray
@@ -450,6 +536,7 @@ def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any
     ended); ``(_DONE, None)`` is done too. When the task logged, the status
     carries the records as a third element.
     """
+    check_results, work = header
     token = start_collecting()
     try:
         install_print_redirect_if_asked(work)
@@ -461,19 +548,20 @@ def _execute(check_results: bool, work: Any, *upstream_values: Any) -> tuple[Any
     return value, status
 
 
-def _execute_eager(check_results: bool, count: int, *args: Any) -> tuple[Any, tuple[Any, ...] | None]:
-    """:func:`_execute` for an eager submission: ``args`` are the work, ``count`` upstream values, their statuses.
+def _execute_eager(header: tuple[bool, int, Any], *args: Any) -> tuple[Any, tuple[Any, ...] | None]:
+    """:func:`_execute` for an eager submission: ``header`` is ``(check_results, count, work)``, ``args``
+    the ``count`` upstream values, then the statuses of the upstreams that were still running.
 
     An upstream whose status says it failed means the task must not run:
     the status is ``(_NOT_RUN, None)``. Otherwise the status of a task that
     did not fail carries its start time here: ``(_DONE, started[, logs])``.
     """
-    work, values, statuses = args[0], args[1:count + 1], args[count + 1:]
-    for status in statuses:
+    check_results, count, work = header
+    for status in args[count:]:
         if status is not None and status[0] in _UNSUCCESSFUL:  # failed, or an eager task that did not run
             return None, (_NOT_RUN, None)
     started = time.time()
-    value, status = _execute(check_results, work, *values)
+    value, status = _execute((check_results, work), *args[:count])
     if status is None:
         return value, (_DONE, started)
     if status[0] == _DONE:
@@ -578,6 +666,79 @@ def _init_defaults(address: str | None) -> dict[str, Any]:
     if address.startswith("ray://"):  # Ray Client would forward these to the server's ray.init
         return {}
     return {"log_to_driver": True}
+
+
+#: ``.options(...)`` handles by (eager, task name): a run with no Ray options of its own reuses its task's
+_handles: dict[tuple[bool, str], Any] = {}
+_HANDLES_MAX = 1024
+
+
+def _handle(work: Any, eager: bool) -> Any:
+    """The remote function to call for ``work``, with its Ray options.
+
+    ``.options(...)`` builds a new Ray wrapper (about 0.1-0.2 ms), and a
+    name unique to each run makes every ``.remote()`` dearer still; so a run
+    without options of its own (most runs) goes to Ray under its *task's*
+    name, through a handle made once per task. Ray's dashboard and
+    ``ray list tasks`` show ``inc``, not ``inc-3``; a batch and a run with
+    Ray options keep the run's own name and handle.
+    """
+    remote = _remote_eager_function() if eager else _remote_function()
+    if is_batch(work) or work.options:
+        return remote.options(**_task_options(work))
+    key = (eager, work.task_name)
+    handle = _handles.get(key)
+    if handle is None:
+        if len(_handles) >= _HANDLES_MAX:
+            _handles.clear()
+        handle = _handles[key] = remote.options(name=work.task_name)
+    return handle
+
+
+#: task pickles kept from one flow run to the next: only of tasks pickled wholly by reference (see _sendable)
+_lasting_pickles: dict[int, tuple[Any, Any]] = {}
+_LASTING_MAX = 256
+
+
+def _sendable(pickles: TaskPickles, work: Any) -> Any:
+    """``work`` as sent to Ray: its task as a pickle made once per flow run, or once per process if it can.
+
+    A task is pickled once per flow run (see :mod:`legato.runners._remote`)
+    so that what its function captured by value is what it was when the
+    flow run began. A task with nothing to capture (its function, hooks and
+    options all importable, so the pickle only names them) pickles to the
+    same bytes in every flow run; its pickle is kept for the process, which
+    saves a one-task flow about 0.3 ms. Whether a task is such a one is
+    asked once: its plain (by-reference) pickle must succeed and name
+    nothing in ``__main__``. That holds for ``task(f)`` of a function
+    importable under its own name, not for ``@task def f`` (the module's
+    ``f`` is then the task, so cloudpickle pickles the function by value,
+    with the globals it reads): those are pickled once per flow run, as before.
+    """
+    task = getattr(work, "task", None)
+    if task is None or is_batch(work):
+        return work
+    found = _lasting_pickles.get(id(task))
+    if found is not None and found[0] is task:
+        work = copy.copy(work)
+        work.task = found[1]
+        return work
+    sent = pickles.sendable(work)
+    if _by_reference(task):
+        if len(_lasting_pickles) >= _LASTING_MAX:
+            _lasting_pickles.clear()
+        _lasting_pickles[id(task)] = (task, sent.task)  # the task is kept, so its id is not reused
+    return sent
+
+
+def _by_reference(task: Any) -> bool:
+    import pickle
+
+    try:
+        data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # something in it is pickled by value (a lambda, a closure): per flow run
+        return False
+    return b"__main__" not in data
 
 
 def _task_options(work: WorkItem) -> dict[str, Any]:
