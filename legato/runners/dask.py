@@ -9,6 +9,10 @@
        │                                             ▼ to values on the worker that runs the task
        └─ engine callback ◀─ Dask-Callback-Thread ◀─ task finished / erred / cancelled
 
+Work items cross the scheduler as the bytes of their pickle (:func:`_pack`):
+given the object, the scheduler would unpickle and pickle it again for
+every task, on its event loop.
+
 Data locality: the future this runner returns wraps the Dask future, and a
 downstream task is submitted with its upstream's Dask future as a top-level
 argument, so Dask moves the data from worker to worker and it never passes
@@ -24,7 +28,9 @@ task run (``double-3-<run id>-<n>``), so a retry never finds the old result.
 
 Callbacks: Dask calls done callbacks on one thread of its own
 (``Dask-Callback-Thread``), never on the client's event loop, so the engine's
-callback may call the client. The wrapper answers ``exception()`` for a
+callback may call the client. They are registered through the future's state
+object rather than ``Future.add_done_callback`` (a coroutine on the loop per
+future; see :mod:`legato.runners._dask_callbacks`), on the same thread. The wrapper answers ``exception()`` for a
 finished task from the future's status, without a round trip to the
 scheduler; only a failed task costs one (to fetch its exception and
 traceback). Hooks (``on_completion``...) run on that thread too, one at a
