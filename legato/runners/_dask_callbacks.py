@@ -133,4 +133,14 @@ def _executor() -> Any:
     return cls._cb_executor
 
 
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's watched futures are not this process's, and its lock may be held."""
+    global _watchers, _lock
+    _watchers, _lock = {}, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 __all__ = ["when_done"]
