@@ -9,6 +9,10 @@
        │                                             ▼ to values on the worker that runs the task
        └─ engine callback ◀─ Dask-Callback-Thread ◀─ task finished / erred / cancelled
 
+Work items cross the scheduler as the bytes of their pickle (:func:`_pack`):
+given the object, the scheduler would unpickle and pickle it again for
+every task, on its event loop.
+
 Data locality: the future this runner returns wraps the Dask future, and a
 downstream task is submitted with its upstream's Dask future as a top-level
 argument, so Dask moves the data from worker to worker and it never passes
@@ -24,7 +28,9 @@ task run (``double-3-<run id>-<n>``), so a retry never finds the old result.
 
 Callbacks: Dask calls done callbacks on one thread of its own
 (``Dask-Callback-Thread``), never on the client's event loop, so the engine's
-callback may call the client. The wrapper answers ``exception()`` for a
+callback may call the client. They are registered through the future's state
+object rather than ``Future.add_done_callback`` (a coroutine on the loop per
+future; see :mod:`legato.runners._dask_callbacks`), on the same thread. The wrapper answers ``exception()`` for a
 finished task from the future's status, without a round trip to the
 scheduler; only a failed task costs one (to fetch its exception and
 traceback). Hooks (``on_completion``...) run on that thread too, one at a
@@ -108,6 +114,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from legato.core.errors import EagerAttemptNotRun, MissingDependencyError, SerializationError, WorkerCrashedError
+from legato.runners._dask_callbacks import when_done
 from legato.runners._worker_logs import forward_from_dask_worker, subscribe_dask
 from legato.runners._remote import (
     Summary,
@@ -234,7 +241,7 @@ class DaskTaskRunner(TaskRunner):
                 self._cluster = None
                 raise
             self._owns_client = True
-        subscribe_dask(self._client)
+        _subscribe_logs(self._client)
         link = _dashboard_link(self._client) if announce and self._has_dashboard() else None
         if link:
             logger.info("Dask dashboard: %s", link)
@@ -356,14 +363,14 @@ class DaskTaskRunner(TaskRunner):
         client = self.client
         records = self._worker_records(work)
         try:
-            work = self._task_pickles.sendable(work)
+            payload = _pack(self._task_pickles.sendable(work))
             if records is None:
-                future = client.submit(_run_on_worker, self.check_results, work, *args, key=key, pure=False,
+                future = client.submit(_run_on_worker, self.check_results, payload, *args, key=key, pure=False,
                                        **options)
             else:  # a persisted result: its worker reads and writes the record itself (see below)
                 _listen_for_recomputes(client)
-                future = client.submit(_run_persisted_on_worker, self.check_results, records, work, *args, key=key,
-                                       pure=False, **options)
+                future = client.submit(_run_persisted_on_worker, self.check_results, records, payload, *args,
+                                       key=key, pure=False, **options)
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         if not is_batch(work):
@@ -393,9 +400,9 @@ class DaskTaskRunner(TaskRunner):
         options = _submit_options(work.options)
         client = self.client
         try:
-            work = self._task_pickles.sendable(work)
-            future = client.submit(_run_eager_on_worker, self.check_results, key, work, *args, key=key, pure=False,
-                                   **options)
+            payload = _pack(self._task_pickles.sendable(work))
+            future = client.submit(_run_eager_on_worker, self.check_results, key, payload, *args, key=key,
+                                   pure=False, **options)
         except TypeError as error:  # Dask could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Dask: {_root(error)}") from error
         wrapped = DaskTaskFuture(future, _run_name(work))
@@ -520,7 +527,7 @@ class DaskTaskFuture:
         self.inputs: list[DaskTaskFuture] | None = None
 
     def add_done_callback(self, fn: Callable[[DaskTaskFuture], object], /) -> None:
-        (self.summary or self.dask_future).add_done_callback(lambda _future: fn(self))
+        when_done(self.summary or self.dask_future, lambda: fn(self))  # see legato.runners._dask_callbacks
 
     def done(self) -> bool:
         return (self.summary or self.dask_future).status in ("finished", "error", "cancelled", "lost")
@@ -641,6 +648,23 @@ def _load_class(spec: Any) -> Any:
     if not module_name:
         raise ValueError(f"cluster_class must be a class or a dotted path ('dask_jobqueue.SLURMCluster'), got {spec!r}")
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def _subscribe_logs(client: Client) -> None:
+    """Re-emit the workers' log records here: once per client connection, not once per flow run.
+
+    A client that lives across flow runs (the shared client of an address, a
+    user's client) keeps its subscription; subscribing again at each run cost
+    a scheduler message and made Dask log "Handler ... already set" every
+    time. A client that reconnected has a new scheduler comm and subscribes
+    again.
+    """
+    comm = getattr(client, "scheduler_comm", None)
+    if comm is not None and getattr(client, "_legato_logs_comm", None) is comm:
+        return
+    subscribe_dask(client)
+    if comm is not None:
+        client._legato_logs_comm = comm
 
 
 def _dashboard_link(client: Client) -> str | None:
@@ -777,6 +801,7 @@ def _run_on_worker(check_results: bool, work: Any, *upstream_values: Any) -> Any
     """
     from distributed import get_worker
 
+    work = _unpack(work)
     forward_from_dask_worker()
     install_print_redirect_if_asked(work)
     runner = DaskTaskRunner(check_results=check_results)  # for the tasks ``work`` submits
@@ -820,6 +845,7 @@ def _run_persisted_on_worker(check_results: bool, records: Any, work: Any, *upst
     written here at once, before the flow process has fetched the value: a
     worker or a flow process dying after this point costs no second run.
     """
+    work = _unpack(work)
     found, value = records.read()
     if found:
         from distributed import get_worker
@@ -847,6 +873,36 @@ def _listen_for_recomputes(client: Any) -> None:
         client.subscribe_topic(RECOMPUTED_TOPIC, report)
     except Exception as error:  # an old distributed: recomputes are still read from the record, just not logged
         logger.debug("cannot subscribe to Dask events: %s", error)
+
+
+def _pack(work: Any) -> bytes:
+    """The work item as the bytes of its pickle, which the scheduler passes on without looking inside.
+
+    Given the object, Dask's scheduler unpickles every task's arguments when
+    the graph arrives and pickles them again for the worker: for a work item
+    (about 1.4 KB) some 60 µs of the scheduler's event loop per task, which
+    on a ``LocalCluster`` is in the flow's own process, under its GIL, and
+    on every link of a chain. Bytes cross the scheduler as they are, and the
+    worker unpickles them once (:func:`_unpack`). Pickled with Dask's own
+    pickler, as Dask would have; like Dask, it raises ``TypeError`` for what
+    cannot be pickled.
+    """
+    from distributed.protocol.pickle import dumps
+
+    try:
+        return dumps(work)
+    except TypeError:
+        raise
+    except Exception as error:  # PicklingError and friends: as client.submit reported them
+        raise TypeError(f"could not serialize {work!r}: {error}") from error
+
+
+def _unpack(work: Any) -> Any:
+    if type(work) is bytes:
+        from distributed.protocol.pickle import loads
+
+        return loads(work)
+    return work
 
 
 def _dask_dumps(value: Any) -> object:

@@ -196,6 +196,43 @@ def test_task_errors_keep_their_type_and_remote_traceback(dask_address):
     assert "bad" in frames
 
 
+def _note_unpickled(path: str) -> str:
+    with open(path, "a") as notes:
+        notes.write(f"{os.getpid()}\n")
+    return path
+
+
+class NotesWhereUnpickled:
+    """An argument that writes down the process that unpickles it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return _note_unpickled, (self.path,)
+
+
+@task
+def length_of(text: str) -> int:
+    return len(text)
+
+
+def test_work_items_cross_the_scheduler_unopened(dask_address, tmp_path):
+    """The scheduler passes a work item on as bytes: only the worker that runs it unpickles its arguments."""
+    notes = tmp_path / "unpickled"
+
+    @flow(task_runner=_runner(dask_address))
+    def one() -> int:
+        return length_of.submit(NotesWhereUnpickled(str(notes)))
+
+    assert one() == len(str(notes))
+    with Client(dask_address, set_as_default=False) as client:
+        scheduler_pid = client.run_on_scheduler(os.getpid)
+        worker_pids = set(client.run(os.getpid).values())
+    pids = {int(line) for line in notes.read_text().split()}
+    assert pids and pids <= worker_pids and scheduler_pid not in pids
+
+
 def test_work_that_cannot_be_pickled_fails_at_once_with_the_reason(dask_address):
     @flow(task_runner=_runner(dask_address))
     def unpicklable() -> BaseException:

@@ -53,3 +53,44 @@ def test_ray_serialization_context_and_colour_switch():
 
     assert callable(getattr(worker.global_worker, "get_serialization_context", None))
     assert "RAY_COLOR_PREFIX" in inspect.getsource(worker)
+
+
+def test_dask_future_states_take_a_subclass_that_hears_every_ending(dask_address):
+    """legato.runners._dask_callbacks gives a watched key's ``distributed.client.FutureState`` a subclass
+    (same slots) whose finish/set_error/cancel/lose fire the callback on Dask's callback thread."""
+    import threading
+    import time
+
+    from distributed import Client, Event
+
+    from legato.runners._dask_callbacks import when_done
+
+    def fail() -> None:
+        raise KeyError("no")
+
+    def wait_for_event(name: str) -> int:
+        Event(name).wait(30)
+        return 1
+
+    heard: dict[str, tuple[str, str]] = {}
+    done = threading.Event()
+
+    def hear(label: str, future) -> None:  # type: ignore[no-untyped-def]
+        heard[label] = (future.status, threading.current_thread().name)
+        if len(heard) == 4:
+            done.set()
+
+    with Client(dask_address, set_as_default=False) as client:
+        finished = client.submit(sum, [1, 2], pure=False)
+        erred = client.submit(fail, pure=False)
+        blocked = client.submit(wait_for_event, f"legato-when-done-{time.time()}", pure=False)
+        for label, future in (("finished", finished), ("erred", erred), ("cancelled", blocked)):
+            when_done(future, lambda label=label, future=future: hear(label, future))
+        assert type(finished._state).__name__ == "_Watched"  # not the fallback to add_done_callback
+        blocked.cancel()
+        finished.result(timeout=30)
+        when_done(finished, lambda: hear("already", finished))  # an ended future: called at once
+        assert done.wait(30), heard
+    assert {label: status for label, (status, _) in heard.items()} == {
+        "finished": "finished", "erred": "error", "cancelled": "cancelled", "already": "finished"}
+    assert all(thread.startswith("Dask-Callback-Thread") for _, thread in heard.values())
