@@ -580,6 +580,12 @@ class DaskTaskFuture:
             return EagerAttemptNotRun(f"task run {self.name!r}: an upstream's Dask task was cancelled")
         if error is None:
             return None
+        if isinstance(error, RaisedInEagerTask):  # a failure whose mark would not have survived the trip
+            if error.key != self.eager_key:
+                return EagerAttemptNotRun(f"task run {self.name!r} did not run: an upstream failed "
+                                          f"({type(error.error).__name__})")
+            own = error.error
+            return own if own.__traceback__ is not None else own.with_traceback(error.__traceback__)
         marked = vars(error).pop(_RAN_MARK, None) if hasattr(error, "__dict__") else None
         if marked == self.eager_key:
             return error
@@ -824,11 +830,51 @@ def _run_eager_on_worker(check_results: bool, key: str, work: Any, *upstream_val
     try:
         return _run_on_worker(check_results, work, *upstream_values)
     except BaseException as error:
+        if _marked(error, key):
+            raise
+        raise RaisedInEagerTask(key, error) from None
+
+
+def _marked(error: BaseException, key: str) -> bool:
+    """Mark ``error`` as raised by the task ``key``; whether the mark reaches the flow process with it.
+
+    It does not for an exception that refuses attributes, or whose pickle
+    leaves its ``__dict__`` out (a ``__reduce__`` that keeps only its
+    arguments, as some libraries' errors have): the flow process would read
+    the failure as an upstream's and run the task again. Checked with a
+    pickle round trip, on failures only.
+    """
+    from distributed.protocol.pickle import dumps, loads
+
+    try:
+        setattr(error, _RAN_MARK, key)
+        return getattr(loads(dumps(error)), _RAN_MARK, None) == key
+    except Exception:  # no attribute, or no pickle at all: carried (as text if need be) by RaisedInEagerTask
+        return False
+
+
+class RaisedInEagerTask(Exception):
+    """The exception an eagerly submitted task raised, with the task's Dask key, to cross Dask intact.
+
+    Only for exceptions that cannot carry the key themselves (see
+    :func:`_marked`); the flow process unwraps it, so a run fails with its
+    own exception. Another Dask consumer of the task's future (a collection
+    built from the results) sees this, naming the exception.
+    """
+
+    def __init__(self, key: str, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.key, self.error = key, error
+
+    def __reduce__(self) -> Any:
+        from distributed.protocol.pickle import dumps
+
         try:
-            setattr(error, _RAN_MARK, key)
-        except Exception:  # an exception without a __dict__: read as "not run", and dispatched again
-            pass
-        raise
+            dumps(self.error)
+            error = self.error
+        except Exception:  # the exception itself cannot be pickled: its type and text can
+            error = RuntimeError(f"{type(self.error).__name__}: {self.error}")
+        return (type(self), (self.key, error))
 
 
 RECOMPUTED_TOPIC = "legato-recomputed"

@@ -95,3 +95,20 @@ def fails_first_time(x: int, log: str) -> int:
 def always_fails(x: int, log: str) -> int:
     _note(log, "dependent")
     raise KeyError("the dependent fails")
+
+
+class CodedError(Exception):
+    """An error whose pickle keeps only its arguments (as some libraries' errors do): attributes set on it are lost."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+    def __reduce__(self) -> Any:
+        return (CodedError, (self.code,))
+
+
+@task
+def fails_with_code(x: int, log: str) -> int:
+    _note(log, "dependent")
+    raise CodedError(x)

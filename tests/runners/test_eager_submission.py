@@ -20,8 +20,8 @@ import pytest
 
 from _cluster import dask_address, ray_session  # noqa: F401  (session fixtures)
 from eager_tasks import (
-    add, always_fails, attempts, describe, fails_first_time, held, held_fails_once, held_then_exits,
-    held_then_fails, plus_one,
+    CodedError, add, always_fails, attempts, describe, fails_first_time, fails_with_code, held, held_fails_once,
+    held_then_exits, held_then_fails, plus_one,
 )
 from legato import allow_failure, flow
 from legato.core.errors import WorkerCrashedError
@@ -175,6 +175,23 @@ def test_a_dependent_that_fails_itself_retries_and_its_own_dependent_waits(eager
     assert attempts(files["log"]) == 2
     assert attempts(files["log2"]) == 1
     assert attempts(files["upstream_log"]) == 0
+
+
+def test_a_dependent_whose_error_drops_attributes_in_its_pickle_fails_with_it_having_run_once(eager_runner, files):
+    """On Dask, an eager task's own error is told from an upstream's by a mark it carries; this one cannot carry it."""
+
+    @flow(task_runner=eager_runner)
+    def coded() -> tuple[str, int, Any]:
+        upstream = held.submit(files["release"], 7)
+        dependent = fails_with_code.submit(upstream, files["log"])
+        with releasing(files["release"]):
+            assert_with_backend_not_started(dependent)
+        dependent.wait(30)
+        return dependent.state.name, dependent.task_run.run_count, dependent.state.result(raise_on_failure=False)
+
+    name, run_count, error = coded()
+    assert (name, run_count, type(error), error.code) == ("Failed", 1, CodedError, 7)
+    assert attempts(files["log"]) == 1  # it ran once: its failure was not read as an upstream's
 
 
 def test_an_upstream_whose_ray_worker_dies_leaves_its_dependent_not_ready(ray_session, files):
