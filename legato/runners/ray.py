@@ -695,7 +695,8 @@ def _handle(work: Any, eager: bool) -> Any:
     return handle
 
 
-#: task pickles kept from one flow run to the next: only of tasks pickled wholly by reference (see _sendable)
+#: by task id: the task, and its pickle kept from one flow run to the next if it is pickled wholly by
+#: reference (see _sendable), else None
 _lasting_pickles: dict[int, tuple[Any, Any]] = {}
 _LASTING_MAX = 256
 
@@ -720,14 +721,17 @@ def _sendable(pickles: TaskPickles, work: Any) -> Any:
         return work
     found = _lasting_pickles.get(id(task))
     if found is not None and found[0] is task:
+        if found[1] is None:  # asked before: pickled by value, so once per flow run
+            return pickles.sendable(work)
         work = copy.copy(work)
         work.task = found[1]
         return work
     sent = pickles.sendable(work)
-    if _by_reference(task):
-        if len(_lasting_pickles) >= _LASTING_MAX:
-            _lasting_pickles.clear()
-        _lasting_pickles[id(task)] = (task, sent.task)  # the task is kept, so its id is not reused
+    if len(_lasting_pickles) >= _LASTING_MAX:
+        _lasting_pickles.clear()
+    # the answer is kept either way (the task with it, so its id is not reused): a failed by-reference
+    # pickle of a Task is not free, and a chain's every link would pay it
+    _lasting_pickles[id(task)] = (task, sent.task if _by_reference(task) else None)
     return sent
 
 

@@ -104,4 +104,4 @@ def test_an_importable_task_is_pickled_once_a_task_with_captured_values_each_flo
     box["n"] = 2
     assert both() == (["a", "b"], 2)  # the captured value as it is when the flow run begins
     assert ray_runner._lasting_pickles[id(read_lines)][1] is kept
-    assert id(read_box) not in ray_runner._lasting_pickles
+    assert ray_runner._lasting_pickles[id(read_box)] == (read_box, None)  # asked once: pickled by value
