@@ -204,7 +204,7 @@ class DaskTaskRunner(TaskRunner):
         self._submitted: weakref.WeakSet[DaskTaskFuture] = weakref.WeakSet()
         self._submitted_lock = threading.Lock()
         self._results: Any = None  # the flow run's ResultsManager, once found (see _worker_records)
-        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run or process (see legato.runners._remote)
 
     # -- lifecycle
 

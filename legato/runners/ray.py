@@ -63,7 +63,6 @@ parents cannot starve their children.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import sys
@@ -162,7 +161,7 @@ class RayTaskRunner(TaskRunner):
         self._in_flight: set[RayTaskFuture] = set()
         self._in_flight_lock = threading.Lock()
         self._flow_tasks = _FlowTasks()  # in the flow process: how many Ray tasks are out, and the last one
-        self._task_pickles = TaskPickles()  # each task pickled once per flow run (see legato.runners._remote)
+        self._task_pickles = TaskPickles()  # each task pickled once per flow run or process (see legato.runners._remote)
 
     @classmethod
     def _inside_task(cls, check_results: bool) -> RayTaskRunner:
@@ -212,7 +211,7 @@ class RayTaskRunner(TaskRunner):
         args = [u.object_ref if isinstance(u, RayTaskFuture) else u.result() for u in upstream]
         inputs = [u.name for u in upstream if isinstance(u, RayTaskFuture) and u.is_input] if upstream else None
         try:
-            sent = _sendable(self._task_pickles, work)
+            sent = self._task_pickles.sendable(work)
             value_ref, status_ref = _handle(work, False).remote((self.check_results, sent), *args)
         except TypeError as error:  # Ray could not serialize the work item
             raise SerializationError(f"task run {_run_name(work)!r} cannot be sent to Ray: {_root(error)}") from error
@@ -243,7 +242,7 @@ class RayTaskRunner(TaskRunner):
             else:
                 values.append(u.result())
         try:
-            sent = _sendable(self._task_pickles, work)
+            sent = self._task_pickles.sendable(work)
             value_ref, status_ref = _handle(work, True).remote(
                 (self.check_results, len(values), sent), *values, *statuses)
         except TypeError as error:  # Ray could not serialize the work item
@@ -693,56 +692,6 @@ def _handle(work: Any, eager: bool) -> Any:
             _handles.clear()
         handle = _handles[key] = remote.options(name=work.task_name)
     return handle
-
-
-#: by task id: the task, and its pickle kept from one flow run to the next if it is pickled wholly by
-#: reference (see _sendable), else None
-_lasting_pickles: dict[int, tuple[Any, Any]] = {}
-_LASTING_MAX = 256
-
-
-def _sendable(pickles: TaskPickles, work: Any) -> Any:
-    """``work`` as sent to Ray: its task as a pickle made once per flow run, or once per process if it can.
-
-    A task is pickled once per flow run (see :mod:`legato.runners._remote`)
-    so that what its function captured by value is what it was when the
-    flow run began. A task with nothing to capture (its function, hooks and
-    options all importable, so the pickle only names them) pickles to the
-    same bytes in every flow run; its pickle is kept for the process, which
-    saves a one-task flow about 0.3 ms. Whether a task is such a one is
-    asked once: its plain (by-reference) pickle must succeed and name
-    nothing in ``__main__``. That holds for ``task(f)`` of a function
-    importable under its own name, not for ``@task def f`` (the module's
-    ``f`` is then the task, so cloudpickle pickles the function by value,
-    with the globals it reads): those are pickled once per flow run, as before.
-    """
-    task = getattr(work, "task", None)
-    if task is None or is_batch(work):
-        return work
-    found = _lasting_pickles.get(id(task))
-    if found is not None and found[0] is task:
-        if found[1] is None:  # asked before: pickled by value, so once per flow run
-            return pickles.sendable(work)
-        work = copy.copy(work)
-        work.task = found[1]
-        return work
-    sent = pickles.sendable(work)
-    if len(_lasting_pickles) >= _LASTING_MAX:
-        _lasting_pickles.clear()
-    # the answer is kept either way (the task with it, so its id is not reused): a failed by-reference
-    # pickle of a Task is not free, and a chain's every link would pay it
-    _lasting_pickles[id(task)] = (task, sent.task if _by_reference(task) else None)
-    return sent
-
-
-def _by_reference(task: Any) -> bool:
-    import pickle
-
-    try:
-        data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # something in it is pickled by value (a lambda, a closure): per flow run
-        return False
-    return b"__main__" not in data
 
 
 def _task_options(work: WorkItem) -> dict[str, Any]:

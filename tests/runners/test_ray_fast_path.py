@@ -16,6 +16,7 @@ pytest.importorskip("ray")
 from _cluster import ray_session  # noqa: E402,F401  (session fixture)
 
 import legato.runners.ray as ray_runner  # noqa: E402
+import legato.runners._remote as _remote  # noqa: E402
 from legato import flow, task  # noqa: E402
 from legato.runners.ray import RayTaskRunner, remote_options  # noqa: E402
 
@@ -100,8 +101,8 @@ def test_an_importable_task_is_pickled_once_a_task_with_captured_values_each_flo
         return read_lines.submit(str(path)).result(), read_box.submit().result()
 
     assert both() == (["a", "b"], 1)
-    kept = ray_runner._lasting_pickles[id(read_lines)][1]
+    kept = _remote._lasting_pickles[id(read_lines)][1]
     box["n"] = 2
     assert both() == (["a", "b"], 2)  # the captured value as it is when the flow run begins
-    assert ray_runner._lasting_pickles[id(read_lines)][1] is kept
-    assert ray_runner._lasting_pickles[id(read_box)] == (read_box, None)  # asked once: pickled by value
+    assert _remote._lasting_pickles[id(read_lines)][1] is kept
+    assert _remote._lasting_pickles[id(read_box)] == (read_box, None)  # asked once: pickled by value
