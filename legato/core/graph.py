@@ -238,7 +238,7 @@ class TaskRun:
             return name  # type: ignore[return-value]
         if kind is int:
             return f"{self.task.name}-{name}"
-        return f"{self.task.name}-{name.offset + self.map_index}"  # type: ignore[union-attr, operator]
+        return element_name(self.task.name, name.offset, self.map_index)  # type: ignore[union-attr, arg-type]
 
     @name.setter
     def name(self, name: str) -> None:
@@ -296,6 +296,14 @@ def element_id(base: int, map_index: int) -> str:
     Also how run history turns a map's stored base back into its elements' ids.
     """
     return ((base + map_index) & _ID_MASK).to_bytes(8, "big").hex()
+
+
+def element_name(task_name: str, offset: int, map_index: int) -> str:
+    """The default name of a map element whose map's names start at ``offset`` (see :class:`ElementNames`).
+
+    Also how run history turns a map's stored name rule back into its elements' names.
+    """
+    return f"{task_name}-{offset + map_index}"
 
 
 class ElementNames:
@@ -496,6 +504,6 @@ def release(run: TaskRun) -> None:
 
 __all__ = [
     "NO_UPSTREAMS", "RELEASED_KWARGS", "UPSTREAM_TYPES", "ElementNames", "Limiter", "SharedIdentity", "TaskRun",
-    "begin_attempt", "close_attempt", "element_id", "find_cycle", "flatten_wait_for", "is_upstream", "link",
+    "begin_attempt", "close_attempt", "element_id", "element_name", "find_cycle", "flatten_wait_for", "is_upstream", "link",
     "release", "shared_identity", "sources", "transition",
 ]

@@ -38,7 +38,7 @@ from typing import Any
 
 import msgpack
 
-from legato.core.graph import element_id
+from legato.core.graph import element_id, element_name
 from legato.history.errors import HistoryDatabaseError
 from legato.history.summary import safe_repr
 
@@ -82,7 +82,7 @@ class FromMapIndex:
             base = self.id_base
             return [element_id(base, index) for index in map_indexes]
         prefix, offset = self.name_prefix, self.name_offset
-        return [f"{prefix}-{offset + index}" for index in map_indexes]
+        return [element_name(prefix, offset, index) for index in map_indexes]  # type: ignore[arg-type]
 
     def packed(self) -> dict[str, Any]:
         if self.id_base is not None:
@@ -128,22 +128,17 @@ class Chunk:
         tenth of the writer's time): the caller must not use them again.
         """
         offset = len(self)
-        theirs_index = columns[_MAP_INDEX]
-        for position in (_ID, _NAME):
-            mine, theirs = self.columns[position], columns[position]
-            if isinstance(theirs, FromMapIndex) and (offset == 0 or mine == theirs):
-                self.columns[position] = theirs
-                continue
-            if isinstance(mine, FromMapIndex):
-                mine = self.columns[position] = mine.values(self.columns[_MAP_INDEX])  # type: ignore[arg-type]
-            mine.extend(theirs.values(theirs_index) if isinstance(theirs, FromMapIndex) else theirs)
+        # one pass in field order: the id and name columns come before the map indexes they follow from
         for position, (mine, theirs) in enumerate(zip(self.columns, columns, strict=True)):
-            if position in (_ID, _NAME):
-                continue
-            if offset == 0 and type(theirs) is list:  # the usual chunk: one batch of rows, taken as it is
+            derived = isinstance(theirs, FromMapIndex)
+            if offset == 0 and (derived or type(theirs) is list):  # the usual chunk: one batch, taken as it is
                 self.columns[position] = theirs
+            elif derived and mine == theirs:  # the same map's rule: nothing to add
+                continue
             else:
-                mine.extend(theirs)  # type: ignore[union-attr, arg-type]
+                if isinstance(mine, FromMapIndex):  # runs that follow another rule (or none) join
+                    mine = self.columns[position] = mine.values(self.columns[_MAP_INDEX])  # type: ignore[arg-type]
+                mine.extend(theirs.values(columns[_MAP_INDEX]) if derived else theirs)  # type: ignore[union-attr, arg-type]
         self.errors.update((offset + i, error) for i, error in errors.items())
         self.tags.update((offset + i, value) for i, value in tags.items())
 
